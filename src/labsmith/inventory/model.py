@@ -22,14 +22,14 @@ def _size(value: object) -> object:
         return parse_size(value)
     if isinstance(value, bool) or not isinstance(value, int):
         return value  # pydantic reports the type error
-    raise ValueError(f"{value} has no unit: write it as a size such as {value}M or {value}G")
+    raise ValueError(f"{value} has no unit; write it as a size such as {value}M or {value}G")
 
 
 def _pci_address(value: str) -> str:
     """Accept ``01:00.0`` or ``0000:01:00.0``; store the full form ``lspci -D`` prints."""
     if not re.fullmatch(r"([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-1][0-9a-fA-F]\.[0-7]", value):
         raise ValueError(
-            f"{value!r} is not a PCI address: write it as lspci -D shows it, e.g. 0000:01:00.0"
+            f"{value!r} is not a PCI address; write it as lspci -D shows it, e.g. 0000:01:00.0"
         )
     return (value if value.count(":") == 2 else f"0000:{value}").lower()
 
@@ -37,7 +37,7 @@ def _pci_address(value: str) -> str:
 def _vendor_device(value: str) -> str:
     if not re.fullmatch(r"[0-9a-fA-F]{4}:[0-9a-fA-F]{4}", value):
         raise ValueError(
-            f"{value!r} is not a vendor:device id: copy the [10de:2684] pair from lspci -nn"
+            f"{value!r} is not a vendor:device id; copy the [10de:2684] pair from lspci -nn"
         )
     return value.lower()
 
@@ -48,11 +48,11 @@ def _ip_interface(value: object) -> object:
     if value == "dhcp" or not isinstance(value, str):
         return value
     if "/" not in value:
-        raise ValueError(f"{value!r} has no prefix length: write it as address/prefix, e.g. {value}/24")
+        raise ValueError(f"{value!r} has no prefix length; write it as address/prefix, e.g. {value}/24")
     try:
         return ipaddress.ip_interface(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not an IP address with prefix, e.g. 10.0.20.5/24") from None
+        raise ValueError(f"{value!r} is not an IP address with prefix; write e.g. 10.0.20.5/24") from None
 
 
 def _ip_network(value: object) -> object:
@@ -62,7 +62,7 @@ def _ip_network(value: object) -> object:
         return ipaddress.ip_network(value)
     except ValueError:
         raise ValueError(
-            f"{value!r} is not a subnet: write the network address and prefix, e.g. 10.0.20.0/24"
+            f"{value!r} is not a subnet; write the network address and prefix, e.g. 10.0.20.0/24"
         ) from None
 
 
@@ -72,7 +72,7 @@ def _ip_address(value: object) -> object:
     try:
         return ipaddress.ip_address(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not an IP address, e.g. 10.0.20.1") from None
+        raise ValueError(f"{value!r} is not an IP address; write e.g. 10.0.20.1") from None
 
 
 Size = Annotated[int, BeforeValidator(_size)]

@@ -16,7 +16,7 @@ def parse_size(text: str) -> int:
     """Return the number of bytes ``text`` names, or raise ValueError saying how to write it."""
     match = _SIZE.match(text)
     if match is None:
-        raise ValueError(f"{text!r} is not a size: write a number with a unit, e.g. 32G, 512M, 2T")
+        raise ValueError(f"{text!r} is not a size; write a number with a unit, e.g. 32G, 512M, 2T")
     number, unit = match.groups()
     return int(float(number) * _UNITS[unit.upper()])
 

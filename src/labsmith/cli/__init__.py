@@ -1,0 +1,34 @@
+"""The ``labsmith`` command: a click group with one thin module per subcommand.
+
+This package is the only place that parses arguments, prints for people and chooses exit
+codes. Expected failures (``LabsmithError``) become one line on stderr and their exit code;
+anything else is a bug and keeps its traceback.
+"""
+
+from typing import Any
+
+import click
+
+from labsmith import __version__
+from labsmith.cli.graph import graph
+from labsmith.cli.validate import validate
+from labsmith.inventory.errors import LabsmithError
+
+
+class LabsmithGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LabsmithError as error:
+            click.secho(f"error: {error}", fg="red", err=True)
+            ctx.exit(error.exit_code)
+
+
+@click.group(cls=LabsmithGroup)
+@click.version_option(__version__, prog_name="labsmith")
+def main() -> None:
+    """Build, rebuild and validate local-AI servers from one Ansible inventory."""
+
+
+main.add_command(validate)
+main.add_command(graph)

@@ -1,0 +1,104 @@
+"""How a validation report looks: rich tables for people, a stable dict for --json."""
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.table import Table
+
+from labsmith.inventory.lab import Guest, Lab, PhysicalHost
+from labsmith.inventory.sizes import format_size
+from labsmith.inventory.validate import Report
+
+_Owner = TypeVar("_Owner", PhysicalHost, Guest)
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow"}
+
+
+def print_summary(console: Console, report: Report) -> None:
+    lab = report.lab
+    if lab.hosts:
+        console.print(_hosts_table(lab))
+    if lab.guests:
+        console.print(_guests_table(lab))
+    if lab.unmanaged:
+        console.print(f"not managed by labsmith (no labsmith_ variables): {', '.join(lab.unmanaged)}")
+
+
+def print_findings(console: Console, source: Path, report: Report) -> None:
+    for file in report.skipped_vault_files:
+        console.print(
+            f"[yellow]note[/]: {file} is vault-encrypted and no vault password was given; "
+            "its variables were not checked (pass --vault-password-file)"
+        )
+    for found in report.findings:
+        style = SEVERITY_STYLE[found.severity]
+        console.print(f"[{style}]{found.severity}[/] {found.location}  [dim]\\[{found.rule}][/]")
+        console.print(f"    {found.message}", markup=False)
+        console.print(f"    fix: {found.fix}", markup=False)
+    errors, warnings = len(report.errors), len(report.warnings)
+    verdict = "[bold green]valid[/]" if report.valid else "[bold red]invalid[/]"
+    console.print(f"{source}: {verdict} — {errors} error(s), {warnings} warning(s)")
+
+
+def report_json(source: Path, report: Report) -> dict[str, Any]:
+    lab = report.lab
+    return {
+        "inventory": str(source),
+        "valid": report.valid,
+        "errors": len(report.errors),
+        "warnings": len(report.warnings),
+        "findings": [found.as_dict() for found in report.findings],
+        "skipped_vault_files": report.skipped_vault_files,
+        "hosts": [_host_json(host, lab) for host in _sorted(lab.hosts)],
+        "guests": [_guest_json(guest) for guest in _sorted(lab.guests)],
+        "unmanaged": lab.unmanaged,
+    }
+
+
+def _sorted(items: dict[str, _Owner]) -> list[_Owner]:
+    return [items[name] for name in sorted(items)]
+
+
+def _hosts_table(lab: Lab) -> Table:
+    table = Table(title="Hosts", title_justify="left")
+    for column in ("host", "kind", "CPU", "memory", "GPUs", "storage", "guests"):
+        table.add_column(column)
+    for host in _sorted(lab.hosts):
+        spec = host.spec
+        gpus = "\n".join(f"{g.name} {format_size(g.vram)} ({g.mode})" for g in spec.gpus) or "-"
+        storage = "\n".join(f"{s.id}: {s.backend} {s.layout}" for s in spec.storage) or "-"
+        cpu = f"{spec.cpu.model or spec.cpu.vendor} ({spec.cpu.vcpus} threads)"
+        table.add_row(host.name, spec.kind, cpu, format_size(spec.memory), gpus, storage,
+                      str(len(lab.guests_on(host.name))))
+    return table
+
+
+def _guests_table(lab: Lab) -> Table:
+    table = Table(title="Guests", title_justify="left")
+    for column in ("guest", "node", "type", "vmid", "cores", "memory", "GPUs", "network", "services"):
+        table.add_column(column)
+    for guest in sorted(lab.guests.values(), key=lambda g: (g.spec.guest.node, g.spec.guest.vmid)):
+        spec = guest.spec.guest
+        network = "\n".join(
+            f"{nic.bridge}" + (f" vlan {nic.vlan}" if nic.vlan is not None else "")
+            + (f" {nic.ip}" if nic.ip is not None else "")
+            for nic in spec.nics
+        )
+        services = ", ".join(service.name for service in guest.spec.services)
+        table.add_row(guest.name, spec.node, spec.type, str(spec.vmid), str(spec.cores),
+                      format_size(spec.memory), ", ".join(spec.gpus) or "-", network or "-",
+                      services or "-")
+    return table
+
+
+def _host_json(host: PhysicalHost, lab: Lab) -> dict[str, Any]:
+    return {
+        "name": host.name,
+        "guests": sorted(guest.name for guest in lab.guests_on(host.name)),
+        **host.spec.model_dump(mode="json", by_alias=True),
+    }
+
+
+def _guest_json(guest: Guest) -> dict[str, Any]:
+    return {"name": guest.name, **guest.spec.model_dump(mode="json", by_alias=True)}

@@ -1,0 +1,37 @@
+"""``labsmith validate``: check an inventory offline and summarise the lab."""
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from labsmith.cli.options import inventory_option, json_option, resolve_inventory
+from labsmith.cli.render import print_findings, print_summary, report_json
+from labsmith.inventory.errors import InventoryUnusable
+from labsmith.inventory.validate import validate as validate_inventory
+
+
+@click.command()
+@inventory_option
+@json_option
+def validate(inventory: Path | None, vault_password_file: Path | None, as_json: bool) -> None:
+    """Check the inventory without touching any host.
+
+    Exit status: 0 valid (warnings allowed), 1 findings, 2 the inventory cannot be read.
+    """
+    source = resolve_inventory(inventory)
+    try:
+        report = validate_inventory(source, vault_password_file)
+    except InventoryUnusable as error:
+        if as_json:
+            click.echo(json.dumps({"inventory": str(source), "valid": False, "error": str(error)}))
+        raise
+    if as_json:
+        click.echo(json.dumps(report_json(source, report), indent=2))
+    else:
+        console = Console(highlight=False, soft_wrap=True)
+        print_summary(console, report)
+        print_findings(console, source, report)
+    if not report.valid:
+        raise click.exceptions.Exit(1)
