@@ -64,9 +64,18 @@ class Lab:
     vlan_lists: list[VlanList] = field(default_factory=list)
     # Inventory hosts without labsmith variables (a NAS, a workstation labsmith leaves alone).
     unmanaged: list[str] = field(default_factory=list)
+    # Hosts whose variables failed the schema: cross-checks that need them say nothing.
+    unjudged: set[str] = field(default_factory=set)
+    _by_node: dict[str, list[Guest]] | None = field(default=None, repr=False)
 
     def guests_on(self, node: str) -> list[Guest]:
-        return [guest for guest in self.guests.values() if guest.spec.guest.node == node]
+        """The guests placed on ``node``, in name order."""
+        if self._by_node is None:
+            self._by_node = {}
+            for name in sorted(self.guests):
+                guest = self.guests[name]
+                self._by_node.setdefault(guest.spec.guest.node, []).append(guest)
+        return self._by_node.get(node, [])
 
 
 def build_lab(inventory: ResolvedInventory) -> tuple[Lab, list[Finding]]:
@@ -80,11 +89,13 @@ def build_lab(inventory: ResolvedInventory) -> tuple[Lab, list[Finding]]:
         model = _model_for(variables)
         if "labsmith_kind" in variables and "labsmith_guest" in variables:
             findings.append(_host_and_guest(resolved))
+            lab.unjudged.add(name)
             continue
         try:
             spec = model.model_validate(variables)
         except ValidationError as error:
             findings.extend(schema_findings(error, model, resolved))
+            lab.unjudged.add(name)
             continue
         if isinstance(spec, PhysicalHostVars):
             lab.hosts[name] = PhysicalHost(name=name, spec=spec, source=resolved)

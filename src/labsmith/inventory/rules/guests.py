@@ -34,7 +34,7 @@ def _nodes(lab: Lab) -> Iterator[Finding]:
     for guest in lab.guests.values():
         node = guest.spec.guest.node
         host = lab.hosts.get(node)
-        if host is not None and host.spec.kind == "proxmox":
+        if (host is not None and host.spec.kind == "proxmox") or node in lab.unjudged:
             continue
         if host is not None:
             seen = f"{node} is a {host.spec.kind} host; guests run on Proxmox VE hosts only"
