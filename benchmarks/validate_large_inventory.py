@@ -62,13 +62,24 @@ def _host(index: int) -> dict[str, object]:
         "labsmith_cpu": {"vendor": "amd", "model": "EPYC 9354", "cores": 32, "threads": 64},
         "labsmith_memory": "512G",
         "labsmith_gpus": [
-            {"name": "gpu0", "pci": "0000:01:00.0", "vendor_device": "10de:2684",
-             "vram": "24G", "mode": "passthrough"},
+            {
+                "name": "gpu0",
+                "pci": "0000:01:00.0",
+                "vendor_device": "10de:2684",
+                "vram": "24G",
+                "mode": "passthrough",
+            },
         ],
         "labsmith_nics": [{"name": "enp65s0f0"}],
         "labsmith_bridges": [
-            {"name": "vmbr0", "ports": ["enp65s0f0"], "vlan_aware": True, "vlan": "mgmt",
-             "ip": f"{MGMT_NET[index + 10]}/16", "gateway": "10.99.0.1"},
+            {
+                "name": "vmbr0",
+                "ports": ["enp65s0f0"],
+                "vlan_aware": True,
+                "vlan": "mgmt",
+                "ip": f"{MGMT_NET[index + 10]}/16",
+                "gateway": "10.99.0.1",
+            },
         ],
         "labsmith_disks": [{"id": disk, "size": "2T"} for disk in disks],
         "labsmith_storage": [
@@ -79,10 +90,20 @@ def _host(index: int) -> dict[str, object]:
 
 def _guest(node: str, number: int) -> dict[str, object]:
     guest: dict[str, object] = {
-        "type": "qemu", "node": node, "vmid": 1000 + number, "cores": 4, "memory": "16G",
+        "type": "qemu",
+        "node": node,
+        "vmid": 1000 + number,
+        "cores": 4,
+        "memory": "16G",
         "disks": [{"storage": "fast", "size": "64G"}],
-        "nics": [{"bridge": "vmbr0", "vlan": "lab", "ip": f"{LAB_NET[number + 10]}/16",
-                  "gateway": "10.100.0.1"}],
+        "nics": [
+            {
+                "bridge": "vmbr0",
+                "vlan": "lab",
+                "ip": f"{LAB_NET[number + 10]}/16",
+                "gateway": "10.100.0.1",
+            }
+        ],
     }
     if number % 10 == 0:
         guest["gpus"] = ["gpu0"]
@@ -107,7 +128,9 @@ def stages(root: Path) -> dict[str, float]:
     findings += cross_check(lab)
     checked = time.perf_counter()
     if findings:
-        raise SystemExit(f"the generated lab should be valid, got {len(findings)} findings: {findings[:3]}")
+        raise SystemExit(
+            f"the generated lab should be valid, got {len(findings)} findings: {findings[:3]}"
+        )
     return {
         "load + resolve variables": loaded - start,
         "type (pydantic)": built - loaded,
@@ -125,16 +148,27 @@ def main() -> None:
         root = Path(directory)
         write_lab(root, args.hosts, args.guests_per_host)
         guests = args.hosts * args.guests_per_host
-        print(f"inventory: {args.hosts} hosts, {guests} guests, {args.hosts + guests} host_vars files")
+        print(
+            f"inventory: {args.hosts} hosts, {guests} guests, {args.hosts + guests} host_vars files"
+        )
         for stage, seconds in stages(root).items():
             print(f"  labsmith in-process {stage:<26} {seconds:7.2f} s")
-        ours = time_command([str(BIN / "labsmith"), "validate", "-i", str(root), "--json"], args.runs)
-        theirs = time_command([str(BIN / "ansible-inventory"), "-i", str(root), "--list"], args.runs)
+        ours = time_command(
+            [str(BIN / "labsmith"), "validate", "-i", str(root), "--json"], args.runs
+        )
+        theirs = time_command(
+            [str(BIN / "ansible-inventory"), "-i", str(root), "--list"], args.runs
+        )
         print(f"{'command':<40} {'best':>8} {'median':>8}")
-        for label, times in (("labsmith validate --json", ours), ("ansible-inventory --list", theirs)):
+        for label, times in (
+            ("labsmith validate --json", ours),
+            ("ansible-inventory --list", theirs),
+        ):
             print(f"{label:<40} {min(times):7.2f}s {statistics.median(times):7.2f}s")
-        print(f"ratio labsmith / ansible-inventory (median): "
-              f"{statistics.median(ours) / statistics.median(theirs):.2f}x")
+        print(
+            f"ratio labsmith / ansible-inventory (median): "
+            f"{statistics.median(ours) / statistics.median(theirs):.2f}x"
+        )
 
 
 if __name__ == "__main__":

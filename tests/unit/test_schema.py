@@ -38,7 +38,9 @@ labsmith_guest:
 
 def findings_for(write_tree: Any, **overrides: str) -> list[Finding]:
     files = {"hosts.yml": HOSTS, "host_vars/pve1.yml": PVE1, "host_vars/vm1.yml": VM1}
-    files.update({name.replace("__", "/").replace("_yml", ".yml"): text for name, text in overrides.items()})
+    files.update(
+        {name.replace("__", "/").replace("_yml", ".yml"): text for name, text in overrides.items()}
+    )
     root: Path = write_tree(files)
     return validate(root).findings
 
@@ -66,11 +68,17 @@ def test_unknown_top_level_variable_is_flagged(write_tree: Any) -> None:
 
 def test_missing_key_is_reported_at_its_path(write_tree: Any) -> None:
     [found] = findings_for(write_tree, host_vars__vm1_yml=VM1.replace("  vmid: 100\n", ""))
-    assert (found.rule, found.file, found.key) == ("schema.missing", "host_vars/vm1.yml", "labsmith_guest.vmid")
+    assert (found.rule, found.file, found.key) == (
+        "schema.missing",
+        "host_vars/vm1.yml",
+        "labsmith_guest.vmid",
+    )
 
 
 def test_missing_kind_explains_physical_hosts_and_guests(write_tree: Any) -> None:
-    [found] = findings_for(write_tree, host_vars__pve1_yml=PVE1.replace("labsmith_kind: proxmox\n", ""))
+    [found] = findings_for(
+        write_tree, host_vars__pve1_yml=PVE1.replace("labsmith_kind: proxmox\n", "")
+    )
     assert (found.rule, found.key) == ("schema.missing", "labsmith_kind")
     assert "labsmith_kind: proxmox or metal" in found.fix
 
@@ -113,7 +121,11 @@ def test_vaulted_value_is_never_shown(write_tree: Any) -> None:
 def test_group_vars_value_is_reported_once_at_its_file(write_tree: Any) -> None:
     vlans = "---\nlabsmith_vlans:\n  - {name: lab, id: 30, subnet: 10.30.0.1/24}\n"
     [found] = findings_for(write_tree, group_vars__all_yml=vlans)
-    assert (found.rule, found.file, found.key) == ("schema.invalid", "group_vars/all.yml", "labsmith_vlans[0].subnet")
+    assert (found.rule, found.file, found.key) == (
+        "schema.invalid",
+        "group_vars/all.yml",
+        "labsmith_vlans[0].subnet",
+    )
     assert "write the network address" in found.fix
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from labsmith.inventory.errors import InventoryUnusable
+from labsmith.inventory.errors import UnusableInventoryError
 from labsmith.inventory.sources import VaultedValue, load_inventory
 from tests.conftest import BROKEN_LABS, FIXTURES, GOOD_LABS, ansible_inventory_list
 
@@ -27,14 +27,22 @@ def as_ansible_json(value: Any) -> Any:
 
 def assert_same_as_ansible(source: Path, ours: dict[str, Any], theirs: dict[str, Any]) -> None:
     expected_hosts = set(theirs["_meta"]["hostvars"]) | {
-        host for group in theirs.values() if isinstance(group, dict) for host in group.get("hosts", [])
+        host
+        for group in theirs.values()
+        if isinstance(group, dict)
+        for host in group.get("hosts", [])
     }
     assert set(ours) == expected_hosts, source
     for name, variables in ours.items():
-        assert as_ansible_json(variables) == theirs["_meta"]["hostvars"].get(name, {}), (source, name)
+        assert as_ansible_json(variables) == theirs["_meta"]["hostvars"].get(name, {}), (
+            source,
+            name,
+        )
 
 
-@pytest.mark.parametrize("lab", GOOD_LABS + BROKEN_LABS, ids=lambda p: str(p.relative_to(p.parents[1])))
+@pytest.mark.parametrize(
+    "lab", GOOD_LABS + BROKEN_LABS, ids=lambda p: str(p.relative_to(p.parents[1]))
+)
 def test_every_bundled_inventory_resolves_like_ansible_inventory(lab: Path) -> None:
     inventory = load_inventory(lab)
     ours = {name: host.variables for name, host in inventory.hosts.items()}
@@ -111,30 +119,41 @@ def test_a_single_inventory_file_is_accepted(write_tree: Any) -> None:
 
 
 def test_yaml_syntax_error_names_file_and_line(write_tree: Any) -> None:
-    root = write_tree({"hosts.yml": "---\nall:\n  hosts:\n    pve1:\n", "host_vars/pve1.yml": "---\na: 1\nb: [1, 2\nc: 3\n"})
-    with pytest.raises(InventoryUnusable, match=r"^host_vars/pve1.yml:4:2: YAML syntax error"):
+    root = write_tree(
+        {
+            "hosts.yml": "---\nall:\n  hosts:\n    pve1:\n",
+            "host_vars/pve1.yml": "---\na: 1\nb: [1, 2\nc: 3\n",
+        }
+    )
+    with pytest.raises(UnusableInventoryError, match=r"^host_vars/pve1.yml:4:2: YAML syntax error"):
         load_inventory(root)
 
 
 def test_yaml_syntax_error_in_hosts_file_names_it(write_tree: Any) -> None:
     root = write_tree({"hosts.yml": "---\nall:\n  hosts:\n    pve1: {a: 1\n"})
-    with pytest.raises(InventoryUnusable, match=r"^hosts.yml:5:1: YAML syntax error"):
+    with pytest.raises(UnusableInventoryError, match=r"^hosts.yml:5:1: YAML syntax error"):
         load_inventory(root)
 
 
 def test_vars_file_that_is_not_a_mapping_is_unusable(write_tree: Any) -> None:
-    root = write_tree({"hosts.yml": "---\nall:\n  hosts:\n    pve1:\n", "group_vars/all.yml": "---\n- a\n- b\n"})
-    with pytest.raises(InventoryUnusable, match=r"group_vars/all.yml: a vars file must be a mapping"):
+    root = write_tree(
+        {"hosts.yml": "---\nall:\n  hosts:\n    pve1:\n", "group_vars/all.yml": "---\n- a\n- b\n"}
+    )
+    with pytest.raises(
+        UnusableInventoryError, match=r"group_vars/all.yml: a vars file must be a mapping"
+    ):
         load_inventory(root)
 
 
 def test_missing_inventory_says_what_to_pass(tmp_path: Path) -> None:
-    with pytest.raises(InventoryUnusable, match=r"no such inventory; pass -i"):
+    with pytest.raises(UnusableInventoryError, match=r"no such inventory; pass -i"):
         load_inventory(tmp_path / "nope")
 
 
-@pytest.mark.parametrize("files", [{}, {"hosts.yml": "---\n- pve1\n- pve2\n"}], ids=["empty", "list"])
+@pytest.mark.parametrize(
+    "files", [{}, {"hosts.yml": "---\n- pve1\n- pve2\n"}], ids=["empty", "list"]
+)
 def test_directory_without_inventory_is_unusable(write_tree: Any, files: dict[str, str]) -> None:
     root = write_tree(files)
-    with pytest.raises(InventoryUnusable, match=r"Ansible found no inventory"):
+    with pytest.raises(UnusableInventoryError, match=r"Ansible found no inventory"):
         load_inventory(root)

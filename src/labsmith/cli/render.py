@@ -22,7 +22,9 @@ def print_summary(console: Console, report: Report) -> None:
     if lab.guests:
         console.print(_guests_table(lab))
     if lab.unmanaged:
-        console.print(f"not managed by labsmith (no labsmith_ variables): {', '.join(lab.unmanaged)}")
+        console.print(
+            f"not managed by labsmith (no labsmith_ variables): {', '.join(lab.unmanaged)}"
+        )
 
 
 def print_findings(console: Console, source: Path, report: Report) -> None:
@@ -69,26 +71,52 @@ def _hosts_table(lab: Lab) -> Table:
         gpus = "\n".join(f"{g.name} {format_size(g.vram)} ({g.mode})" for g in spec.gpus) or "-"
         storage = "\n".join(f"{s.id}: {s.backend} {s.layout}" for s in spec.storage) or "-"
         cpu = f"{spec.cpu.model or spec.cpu.vendor} ({spec.cpu.vcpus} threads)"
-        table.add_row(host.name, spec.kind, cpu, format_size(spec.memory), gpus, storage,
-                      str(len(lab.guests_on(host.name))))
+        table.add_row(
+            host.name,
+            spec.kind,
+            cpu,
+            format_size(spec.memory),
+            gpus,
+            storage,
+            str(len(lab.guests_on(host.name))),
+        )
     return table
 
 
 def _guests_table(lab: Lab) -> Table:
     table = Table(title="Guests", title_justify="left")
-    for column in ("guest", "node", "type", "vmid", "cores", "memory", "GPUs", "network", "services"):
+    for column in (
+        "guest",
+        "node",
+        "type",
+        "vmid",
+        "cores",
+        "memory",
+        "GPUs",
+        "network",
+        "services",
+    ):
         table.add_column(column)
     for guest in sorted(lab.guests.values(), key=lambda g: (g.spec.guest.node, g.spec.guest.vmid)):
         spec = guest.spec.guest
         network = "\n".join(
-            f"{nic.bridge}" + (f" vlan {nic.vlan}" if nic.vlan is not None else "")
+            f"{nic.bridge}"
+            + (f" vlan {nic.vlan}" if nic.vlan is not None else "")
             + (f" {nic.ip}" if nic.ip is not None else "")
             for nic in spec.nics
         )
         services = ", ".join(service.name for service in guest.spec.services)
-        table.add_row(guest.name, spec.node, spec.type, str(spec.vmid), str(spec.cores),
-                      format_size(spec.memory), ", ".join(spec.gpus) or "-", network or "-",
-                      services or "-")
+        table.add_row(
+            guest.name,
+            spec.node,
+            spec.type,
+            str(spec.vmid),
+            str(spec.cores),
+            format_size(spec.memory),
+            ", ".join(spec.gpus) or "-",
+            network or "-",
+            services or "-",
+        )
     return table
 
 

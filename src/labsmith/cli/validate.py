@@ -8,7 +8,7 @@ from rich.console import Console
 
 from labsmith.cli.options import inventory_option, json_option, resolve_inventory
 from labsmith.cli.render import print_findings, print_summary, report_json
-from labsmith.inventory.errors import InventoryUnusable
+from labsmith.inventory.errors import UnusableInventoryError
 from labsmith.inventory.validate import validate as validate_inventory
 
 
@@ -23,7 +23,7 @@ def validate(inventory: Path | None, vault_password_file: Path | None, as_json: 
     source = resolve_inventory(inventory)
     try:
         report = validate_inventory(source, vault_password_file)
-    except InventoryUnusable as error:
+    except UnusableInventoryError as error:
         if as_json:
             click.echo(json.dumps({"inventory": str(source), "valid": False, "error": str(error)}))
         raise

@@ -7,7 +7,7 @@ class LabsmithError(Exception):
     exit_code = 1
 
 
-class InventoryUnusable(LabsmithError):
+class UnusableInventoryError(LabsmithError):
     """The inventory cannot be read: missing directory, YAML syntax error, not an inventory.
 
     The message names the file (and line where there is one) and how to fix it.

@@ -35,7 +35,7 @@ class Edge:
 def render_mermaid(lab: Lab) -> str:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
-        autoescape=False,  # Mermaid source, not HTML; labels are escaped by mermaid_text
+        autoescape=False,  # noqa: S701 - Mermaid source, not HTML; mermaid_text escapes labels
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -73,23 +73,32 @@ def _diagram(lab: Lab) -> tuple[list[Cluster], list[Edge]]:
 
 def _host_cluster(host: PhysicalHost) -> Cluster:
     spec = host.spec
-    title = f"{host.name} · {spec.kind} · {spec.cpu.model or spec.cpu.vendor} · {format_size(spec.memory)}"
+    cpu = spec.cpu.model or spec.cpu.vendor
+    title = f"{host.name} · {spec.kind} · {cpu} · {format_size(spec.memory)}"
     cluster = Cluster(id=mermaid_id(host.name), label=mermaid_text(title))
     for gpu in spec.gpus:
         label = f"{gpu.model or gpu.name} · {format_size(gpu.vram)} · {gpu.mode} · {gpu.pci}"
-        cluster.nodes.append(Node(mermaid_id(host.name, "gpu", gpu.name), mermaid_text(label), "gpu"))
+        cluster.nodes.append(
+            Node(mermaid_id(host.name, "gpu", gpu.name), mermaid_text(label), "gpu")
+        )
     for bridge in spec.bridges:
         label = bridge.name + (" · VLAN-aware" if bridge.vlan_aware else "")
         if bridge.ip is not None:
             label += f" · {bridge.ip}"
-        cluster.nodes.append(Node(mermaid_id(host.name, "br", bridge.name), mermaid_text(label), "bridge"))
+        cluster.nodes.append(
+            Node(mermaid_id(host.name, "br", bridge.name), mermaid_text(label), "bridge")
+        )
     for layout in spec.storage:
         label = f"{layout.id} · {layout.backend} {layout.layout}"
         if layout.disks:
             label += f" · {len(layout.disks)} disk(s)"
-        cluster.nodes.append(Node(mermaid_id(host.name, "st", layout.id), mermaid_text(label), "storage"))
+        cluster.nodes.append(
+            Node(mermaid_id(host.name, "st", layout.id), mermaid_text(label), "storage")
+        )
     for service in spec.services:
-        cluster.nodes.append(_service_node(host.name, service.name, service.kind, len(service.models)))
+        cluster.nodes.append(
+            _service_node(host.name, service.name, service.kind, len(service.models))
+        )
     return cluster
 
 
@@ -102,7 +111,8 @@ def _guest_node(guest: Guest) -> Node:
     spec = guest.spec.guest
     kind = "VM" if spec.type == "qemu" else "CT"
     services = ", ".join(service.name for service in guest.spec.services)
-    label = f"{guest.display_name} · {kind} {spec.vmid} · {spec.cores} cores · {format_size(spec.memory)}"
+    size = f"{spec.cores} cores · {format_size(spec.memory)}"
+    label = f"{guest.display_name} · {kind} {spec.vmid} · {size}"
     if services:
         label += f" · {services}"
     return Node(mermaid_id("guest", guest.name), mermaid_text(label), "box")
@@ -113,15 +123,26 @@ def _guest_edges(guest: Guest, host: PhysicalHost) -> list[Edge]:
     target = mermaid_id("guest", guest.name)
     gpu_modes = {gpu.name: gpu.mode for gpu in host.spec.gpus}
     edges = [
-        Edge(mermaid_id(host.name, "gpu", name), target, gpu_modes.get(name, "unknown GPU"), "solid")
+        Edge(
+            mermaid_id(host.name, "gpu", name), target, gpu_modes.get(name, "unknown GPU"), "solid"
+        )
         for name in spec.gpus
     ]
     for nic in spec.nics:
         parts = [f"VLAN {nic.vlan}" if nic.vlan is not None else "untagged"]
         if nic.ip is not None:
             parts.append(str(nic.ip))
-        edges.append(Edge(target, mermaid_id(host.name, "br", nic.bridge), mermaid_text(" · ".join(parts)), "link"))
-    storages = [disk.storage for disk in spec.disks] + ([spec.rootfs.storage] if spec.rootfs else [])
+        edges.append(
+            Edge(
+                target,
+                mermaid_id(host.name, "br", nic.bridge),
+                mermaid_text(" · ".join(parts)),
+                "link",
+            )
+        )
+    storages = [disk.storage for disk in spec.disks] + (
+        [spec.rootfs.storage] if spec.rootfs else []
+    )
     edges.extend(
         Edge(target, mermaid_id(host.name, "st", storage), "disk", "dotted")
         for storage in dict.fromkeys(storages)

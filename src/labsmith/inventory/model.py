@@ -48,11 +48,15 @@ def _ip_interface(value: object) -> object:
     if value == "dhcp" or not isinstance(value, str):
         return value
     if "/" not in value:
-        raise ValueError(f"{value!r} has no prefix length; write it as address/prefix, e.g. {value}/24")
+        raise ValueError(
+            f"{value!r} has no prefix length; write it as address/prefix, e.g. {value}/24"
+        )
     try:
         return ipaddress.ip_interface(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not an IP address with prefix; write e.g. 10.0.20.5/24") from None
+        raise ValueError(
+            f"{value!r} is not an IP address with prefix; write e.g. 10.0.20.5/24"
+        ) from None
 
 
 def _ip_network(value: object) -> object:
@@ -82,12 +86,8 @@ IpInterface = Annotated[
     Literal["dhcp"] | ipaddress.IPv4Interface | ipaddress.IPv6Interface,
     BeforeValidator(_ip_interface),
 ]
-IpNetwork = Annotated[
-    ipaddress.IPv4Network | ipaddress.IPv6Network, BeforeValidator(_ip_network)
-]
-IpAddress = Annotated[
-    ipaddress.IPv4Address | ipaddress.IPv6Address, BeforeValidator(_ip_address)
-]
+IpNetwork = Annotated[ipaddress.IPv4Network | ipaddress.IPv6Network, BeforeValidator(_ip_network)]
+IpAddress = Annotated[ipaddress.IPv4Address | ipaddress.IPv6Address, BeforeValidator(_ip_address)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=63)]
 # Proxmox VE's pve-storage-id format: starts with a letter, then letters, digits, - _ .
 StorageId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9\-_.]*[a-z0-9]$")]

@@ -18,8 +18,8 @@ def schema_findings(
     error: ValidationError, model: type[BaseModel], host: ResolvedHost
 ) -> list[Finding]:
     """One finding per bad key; a union's per-branch errors at one key become one finding."""
-    by_key: dict[tuple[str, ...], list[ErrorDetails]] = {}
-    places: dict[tuple[str, ...], tuple[str, list[str]]] = {}
+    by_key: dict[tuple[str | int, ...], list[ErrorDetails]] = {}
+    places: dict[tuple[str | int, ...], tuple[str, list[str]]] = {}
     for detail in error.errors():
         parts, siblings = _locate(model, detail["loc"])
         key = tuple(parts)
@@ -31,7 +31,7 @@ def schema_findings(
         message, fix, rule = _describe(details, key[-1] if key else "", siblings)
         findings.append(
             Finding(
-                file=host.origin(key[0]) if key else host.own_file,
+                file=host.origin(str(key[0])) if key else host.own_file,
                 key=path,
                 rule=rule,
                 severity="error",
@@ -56,7 +56,11 @@ def _locate(model: type[BaseModel], loc: Iterable[int | str]) -> tuple[list[str 
         if isinstance(element, int) and get_origin(current) is list:
             parts.append(element)
             current = get_args(current)[0]
-        elif isinstance(element, str) and isinstance(current, type) and issubclass(current, BaseModel):
+        elif (
+            isinstance(element, str)
+            and isinstance(current, type)
+            and issubclass(current, BaseModel)
+        ):
             fields = {info.alias or name: info for name, info in current.model_fields.items()}
             siblings = list(fields)
             parts.append(element)
@@ -72,7 +76,9 @@ def _unwrap(annotation: Any) -> Any:
             annotation = get_args(annotation)[0]
         elif origin in (Union, types.UnionType):
             members = [arg for arg in get_args(annotation) if arg is not type(None)]
-            models = [arg for arg in members if isinstance(arg, type) and issubclass(arg, BaseModel)]
+            models = [
+                arg for arg in members if isinstance(arg, type) and issubclass(arg, BaseModel)
+            ]
             if len(members) == 1:
                 annotation = members[0]
             elif len(models) == 1:
@@ -90,14 +96,24 @@ def _format_path(parts: list[str | int]) -> str:
     return path
 
 
-def _describe(details: list[ErrorDetails], name: str | int, siblings: list[str]) -> tuple[str, str, str]:
+def _describe(
+    details: list[ErrorDetails], name: str | int, siblings: list[str]
+) -> tuple[str, str, str]:
     """(message, fix, rule) for the errors pydantic reported at one key."""
     first = details[0]
     if first["type"] == "missing":
-        return f"required key {name!r} is missing", _missing_fix(str(name), siblings), "schema.missing"
+        return (
+            f"required key {name!r} is missing",
+            _missing_fix(str(name), siblings),
+            "schema.missing",
+        )
     if first["type"] == "extra_forbidden":
         close = difflib.get_close_matches(str(name), siblings, n=1)
-        fix = f"did you mean {close[0]!r}?" if close else f"remove it; the keys here are: {', '.join(siblings)}"
+        fix = (
+            f"did you mean {close[0]!r}?"
+            if close
+            else f"remove it; the keys here are: {', '.join(siblings)}"
+        )
         return f"unknown key {name!r}", fix, "schema.unknown_key"
     got = _safe_repr(first["input"])
     if first["type"] == "value_error":

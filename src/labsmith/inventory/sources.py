@@ -32,7 +32,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.parsing.vault import EncryptedString, get_file_vault_secret, is_encrypted_file
 from ansible.utils.vars import combine_vars
 
-from labsmith.inventory.errors import InventoryUnusable
+from labsmith.inventory.errors import UnusableInventoryError
 
 # Variables Ansible itself sets on a host while parsing; not part of the user's inventory.
 _PARSER_VARIABLES = frozenset({"inventory_file", "inventory_dir"})
@@ -74,11 +74,11 @@ class ResolvedInventory:
 def load_inventory(source: Path, vault_password_file: Path | None = None) -> ResolvedInventory:
     """Load ``source`` (an inventory directory or a single inventory file)."""
     if not source.exists():
-        raise InventoryUnusable(
+        raise UnusableInventoryError(
             f"{source}: no such inventory; pass -i with a lab directory, e.g. inventories/example"
         )
     if not os.access(source, os.R_OK | (os.X_OK if source.is_dir() else 0)):
-        raise InventoryUnusable(f"{source}: not readable; check its permissions")
+        raise UnusableInventoryError(f"{source}: not readable; check its permissions")
     loader = DataLoader()
     has_vault_secret = _install_vault_secret(loader, vault_password_file)
     root = source if source.is_dir() else source.parent
@@ -116,12 +116,14 @@ def _install_vault_secret(loader: DataLoader, password_file: Path | None) -> boo
     if not chosen:
         return False
     if not Path(chosen).is_file():
-        raise InventoryUnusable(f"{chosen}: vault password file not found")
+        raise UnusableInventoryError(f"{chosen}: vault password file not found")
     try:
         secret = get_file_vault_secret(filename=chosen, vault_id="default", loader=loader)
         secret.load()
     except AnsibleError as error:
-        raise InventoryUnusable(f"{chosen}: cannot read the vault password: {error.message}") from None
+        raise UnusableInventoryError(
+            f"{chosen}: cannot read the vault password: {error.message}"
+        ) from None
     loader.set_vault_secrets([("default", secret)])
     return True
 
@@ -135,7 +137,9 @@ def _inventory_files(source: Path) -> Iterable[Path]:
             path
             for path in sorted(source.rglob("*"))
             if path.is_file()
-            and not any(part in {"group_vars", "host_vars"} for part in path.relative_to(source).parts)
+            and not any(
+                part in {"group_vars", "host_vars"} for part in path.relative_to(source).parts
+            )
             and not any(IGNORED.search(part.encode()) for part in path.relative_to(source).parts)
         )
     return (path for path in candidates if path.suffix in {".yml", ".yaml", ".json"})
@@ -145,9 +149,9 @@ def _parse(loader: DataLoader, source: Path) -> InventoryManager:
     try:
         manager = InventoryManager(loader=loader, sources=[str(source)])
     except AnsibleError as error:
-        raise InventoryUnusable(f"{source}: {error.message}") from None
+        raise UnusableInventoryError(f"{source}: {error.message}") from None
     if not manager._inventory.processed_sources:
-        raise InventoryUnusable(
+        raise UnusableInventoryError(
             f"{source}: Ansible found no inventory in it (its reason is printed above); "
             "a lab needs a hosts.yml with an all: group"
         )
@@ -159,7 +163,7 @@ def _load_yaml(loader: DataLoader, path: Path, root: Path) -> Any:
         # unsafe=True skips a deep copy of every file: nothing here mutates the parsed data.
         return loader.load_from_file(str(path), cache="none", unsafe=True)
     except AnsibleError as error:
-        raise InventoryUnusable(_describe_load_error(error, path, root)) from None
+        raise UnusableInventoryError(_describe_load_error(error, path, root)) from None
 
 
 def _describe_load_error(error: AnsibleError, path: Path, root: Path) -> str:
@@ -202,9 +206,14 @@ class _VariableWalk:
         }
         variables: dict[str, Any] = {}
         origins: dict[str, str] = {}
-        stages = [layers_by_stage.get(stage, list) for stage in ansible_constants.VARIABLE_PRECEDENCE]
+        stages = [
+            layers_by_stage.get(stage, list) for stage in ansible_constants.VARIABLE_PRECEDENCE
+        ]
         host_vars = {k: v for k, v in host.vars.items() if k not in _PARSER_VARIABLES}
-        stages += [lambda: [(inventory_file, host_vars)], lambda: self._files("host_vars", host.name)]
+        stages += [
+            lambda: [(inventory_file, host_vars)],
+            lambda: self._files("host_vars", host.name),
+        ]
         for stage in stages:
             for origin, layer in stage():
                 variables = combine_vars(variables, layer)
@@ -243,7 +252,7 @@ class _VariableWalk:
         if data is None:
             return None
         if not isinstance(data, Mapping):
-            raise InventoryUnusable(
+            raise UnusableInventoryError(
                 f"{where}: a vars file must be a mapping of variable names to values, "
                 f"found a {type(data).__name__}"
             )

@@ -29,7 +29,7 @@ class Report:
 
 
 def validate(source: Path, vault_password_file: Path | None = None) -> Report:
-    """Raises InventoryUnusable when the inventory cannot be read at all."""
+    """Raises UnusableInventoryError when the inventory cannot be read at all."""
     inventory = load_inventory(source, vault_password_file)
     lab, findings = build_lab(inventory)
     findings += cross_check(lab)

@@ -48,7 +48,8 @@ def _host_gpus(host: PhysicalHost) -> Iterator[Finding]:
                 ("labsmith_gpus", index, "mode"),
                 f"GPU {gpu.name} is set to passthrough, but {host.name} is a bare-metal host "
                 "with no VMs to pass it to",
-                "set mode: host (the host's own driver runs it), or make the host labsmith_kind: proxmox",
+                "set mode: host (the host's own driver runs it), "
+                "or make the host labsmith_kind: proxmox",
             )
 
 

@@ -15,7 +15,9 @@ RULES = {
     "guest.node_unknown": "a guest's node is not a Proxmox host of the inventory",
     "guest.vmid_duplicate": "two guests of one cluster share a VMID",
     "guest.name_duplicate": "two guests of one cluster share a name",
-    "guest.type_fields": "a qemu-only key on an LXC, an LXC-only key on a VM, an LXC without rootfs",
+    "guest.type_fields": (
+        "a qemu-only key on an LXC, an LXC-only key on a VM, an LXC without rootfs"
+    ),
     "guest.exceeds_host": "a guest has more cores or memory than its node",
     "guest.memory_overcommit": "a node's guests together ask for more memory than it has",
 }
@@ -120,7 +122,8 @@ def _sizes(lab: Lab) -> Iterator[Finding]:
                     guest,
                     "guest.exceeds_host",
                     (G, "cores"),
-                    f"{guest.name} asks for {spec.cores} cores; node {host.name} has {vcpus} threads",
+                    f"{guest.name} asks for {spec.cores} cores; "
+                    f"node {host.name} has {vcpus} threads",
                     f"lower cores to at most {vcpus}",
                 )
             if spec.memory > memory:
@@ -139,7 +142,8 @@ def _sizes(lab: Lab) -> Iterator[Finding]:
                 "guest.memory_overcommit",
                 ("labsmith_memory",),
                 f"the guests of {host.name} ask for {format_size(total)} of memory together; "
-                f"it has {format_size(memory)} (a VM with a passed-through GPU pins all its memory)",
+                f"it has {format_size(memory)} "
+                "(a VM with a passed-through GPU pins all its memory)",
                 "lower the guests' memory or move guests to another node",
                 severity="warning",
             )

@@ -31,14 +31,19 @@ def _gpus(owner: PhysicalHost | Guest) -> Iterator[Finding]:
     for index, service in enumerate(owner.spec.services):
         for gpu_index, name in enumerate(service.gpus):
             if name not in usable:
-                yield finding(owner, "service.gpu_unknown",
-                              ("labsmith_services", index, "gpus", gpu_index),
-                              f"service {service.name} uses GPU {name!r}, which is not among the "
-                              f"{described} ({', '.join(sorted(usable)) or 'none'})",
-                              "use one of those GPUs"
-                              + (" (a passthrough GPU belongs to its VM)"
-                                 if isinstance(owner, PhysicalHost) else
-                                 ", or add the GPU to labsmith_guest.gpus"))
+                yield finding(
+                    owner,
+                    "service.gpu_unknown",
+                    ("labsmith_services", index, "gpus", gpu_index),
+                    f"service {service.name} uses GPU {name!r}, which is not among the "
+                    f"{described} ({', '.join(sorted(usable)) or 'none'})",
+                    "use one of those GPUs"
+                    + (
+                        " (a passthrough GPU belongs to its VM)"
+                        if isinstance(owner, PhysicalHost)
+                        else ", or add the GPU to labsmith_guest.gpus"
+                    ),
+                )
 
 
 def _ports(owner: PhysicalHost | Guest) -> Iterator[Finding]:
@@ -47,8 +52,12 @@ def _ports(owner: PhysicalHost | Guest) -> Iterator[Finding]:
         if service.port is None:
             continue
         if service.port in ports:
-            yield finding(owner, "service.port_conflict", ("labsmith_services", index, "port"),
-                          f"service {service.name} listens on port {service.port}, already taken by "
-                          f"{ports[service.port]} on {owner.name}",
-                          "give each service of a host its own port")
+            yield finding(
+                owner,
+                "service.port_conflict",
+                ("labsmith_services", index, "port"),
+                f"service {service.name} listens on port {service.port}, already taken by "
+                f"{ports[service.port]} on {owner.name}",
+                "give each service of a host its own port",
+            )
         ports.setdefault(service.port, service.name)

@@ -33,11 +33,14 @@ def check_storage(lab: Lab) -> Iterator[Finding]:
 
 
 def _bad_name(host: PhysicalHost, path: tuple[str | int, ...], device: str) -> Finding:
-    return finding(host, "storage.device_name", path,
-                   f"{device} is a kernel name, which can point at another disk after a reboot "
-                   "or a new disk (NVMe and SATA enumeration order is not stable)",
-                   f"use the disk's /dev/disk/by-id/ path: ls -l {BY_ID} | grep "
-                   f"{device.rsplit('/', 1)[-1]}")
+    return finding(
+        host,
+        "storage.device_name",
+        path,
+        f"{device} is a kernel name, which can point at another disk after a reboot "
+        "or a new disk (NVMe and SATA enumeration order is not stable)",
+        f"use the disk's /dev/disk/by-id/ path: ls -l {BY_ID} | grep {device.rsplit('/', 1)[-1]}",
+    )
 
 
 def _disks(host: PhysicalHost) -> Iterator[Finding]:
@@ -53,9 +56,13 @@ def _layouts(host: PhysicalHost) -> Iterator[Finding]:
     for index, layout in enumerate(host.spec.storage):
         path = ("labsmith_storage", index)
         if layout.id in ids:
-            yield finding(host, "storage.duplicate_id", (*path, "id"),
-                          f"storage id {layout.id!r} is already used by labsmith_storage[{ids[layout.id]}]",
-                          "give every storage layout its own id")
+            yield finding(
+                host,
+                "storage.duplicate_id",
+                (*path, "id"),
+                f"storage id {layout.id!r} is already used by labsmith_storage[{ids[layout.id]}]",
+                "give every storage layout its own id",
+            )
         ids.setdefault(layout.id, index)
         yield from _shape(host, index, layout)
         for disk_index, device in enumerate(layout.disks):
@@ -63,15 +70,23 @@ def _layouts(host: PhysicalHost) -> Iterator[Finding]:
             if not device.startswith(BY_ID):
                 yield _bad_name(host, disk_path, device)
             elif device not in declared:
-                yield finding(host, "storage.disk_undeclared", disk_path,
-                              f"layout {layout.id} uses {device}, which labsmith_disks does not "
-                              "declare", "declare the disk (id, model, serial) in labsmith_disks so "
-                              "the probe can check it is the disk you mean")
+                yield finding(
+                    host,
+                    "storage.disk_undeclared",
+                    disk_path,
+                    f"layout {layout.id} uses {device}, which labsmith_disks does not declare",
+                    "declare the disk (id, model, serial) in labsmith_disks so "
+                    "the probe can check it is the disk you mean",
+                )
             if device in users:
-                yield finding(host, "storage.disk_in_two_layouts", disk_path,
-                              f"{device} is already part of layout {users[device]}; "
-                              f"layout {layout.id} would wipe it",
-                              "use each disk in one layout only")
+                yield finding(
+                    host,
+                    "storage.disk_in_two_layouts",
+                    disk_path,
+                    f"{device} is already part of layout {users[device]}; "
+                    f"layout {layout.id} would wipe it",
+                    "use each disk in one layout only",
+                )
             users.setdefault(device, layout.id)
 
 
@@ -80,21 +95,36 @@ def _shape(host: PhysicalHost, index: int, layout: Storage) -> Iterator[Finding]
     fewest, most = DISK_COUNTS[layout.layout]
     count = len(layout.disks)
     if count < fewest or (most is not None and count > most):
-        wanted = {"mirror": "at least 2 disks", "single": "exactly 1 disk",
-                  "existing": "no disks (it names storage the installer made)"}[layout.layout]
-        yield finding(host, "storage.layout_shape", (*path, "disks"),
-                      f"layout {layout.id} is a {layout.layout} with {count} disk(s); "
-                      f"a {layout.layout} takes {wanted}",
-                      f"list {wanted} or change layout")
+        wanted = {
+            "mirror": "at least 2 disks",
+            "single": "exactly 1 disk",
+            "existing": "no disks (it names storage the installer made)",
+        }[layout.layout]
+        yield finding(
+            host,
+            "storage.layout_shape",
+            (*path, "disks"),
+            f"layout {layout.id} is a {layout.layout} with {count} disk(s); "
+            f"a {layout.layout} takes {wanted}",
+            f"list {wanted} or change layout",
+        )
     if layout.backend == "mdadm" and layout.filesystem is None:
-        yield finding(host, "storage.layout_shape", (*path, "filesystem"),
-                      f"layout {layout.id} is an mdadm array without a filesystem",
-                      "add filesystem: ext4 or xfs")
+        yield finding(
+            host,
+            "storage.layout_shape",
+            (*path, "filesystem"),
+            f"layout {layout.id} is an mdadm array without a filesystem",
+            "add filesystem: ext4 or xfs",
+        )
     if layout.backend in ("zfs", "lvm-thin") and layout.filesystem is not None:
-        yield finding(host, "storage.layout_shape", (*path, "filesystem"),
-                      f"layout {layout.id} uses {layout.backend}, which brings its own storage "
-                      f"format; filesystem {layout.filesystem} does not apply",
-                      "remove filesystem")
+        yield finding(
+            host,
+            "storage.layout_shape",
+            (*path, "filesystem"),
+            f"layout {layout.id} uses {layout.backend}, which brings its own storage "
+            f"format; filesystem {layout.filesystem} does not apply",
+            "remove filesystem",
+        )
 
 
 def _guest_storage(guest: Guest, node: PhysicalHost) -> Iterator[Finding]:
@@ -111,12 +141,20 @@ def _guest_storage(guest: Guest, node: PhysicalHost) -> Iterator[Finding]:
         layout = storages.get(storage_id)
         if layout is None:
             known = ", ".join(sorted(storages)) or "none"
-            yield finding(guest, "storage.unknown_id", path,
-                          f"{guest.name} puts a disk on storage {storage_id!r}, which node "
-                          f"{node.name} does not declare (its storages: {known})",
-                          f"use one of them or add {storage_id} to labsmith_storage of {node.name}")
+            yield finding(
+                guest,
+                "storage.unknown_id",
+                path,
+                f"{guest.name} puts a disk on storage {storage_id!r}, which node "
+                f"{node.name} does not declare (its storages: {known})",
+                f"use one of them or add {storage_id} to labsmith_storage of {node.name}",
+            )
         elif wanted not in layout.content:
-            yield finding(guest, "storage.content", path,
-                          f"storage {storage_id} of {node.name} holds {', '.join(layout.content)}, "
-                          f"not {wanted}, which {spec.type} disks need",
-                          f"add {wanted} to its content or use another storage")
+            yield finding(
+                guest,
+                "storage.content",
+                path,
+                f"storage {storage_id} of {node.name} holds {', '.join(layout.content)}, "
+                f"not {wanted}, which {spec.type} disks need",
+                f"add {wanted} to its content or use another storage",
+            )
