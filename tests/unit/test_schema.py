@@ -132,3 +132,14 @@ def test_group_vars_value_is_reported_once_at_its_file(write_tree: Any) -> None:
 def test_a_host_cannot_be_both_physical_and_guest(write_tree: Any) -> None:
     [found] = findings_for(write_tree, host_vars__vm1_yml=VM1 + "labsmith_kind: metal\n")
     assert (found.rule, found.key) == ("schema.host_and_guest", "labsmith_guest")
+
+
+def test_unquoted_pci_address_read_as_base_60_number_says_to_quote_it(write_tree: Any) -> None:
+    gpu = "labsmith_gpus:\n  - {name: g, pci: 01:00.0, vendor_device: '10de:2684', vram: 24G, mode: host}\n"
+    [found] = findings_for(write_tree, host_vars__pve1_yml=PVE1 + gpu)
+    assert (found.rule, found.key) == ("schema.invalid", "labsmith_gpus[0].pci")
+    assert (
+        found.message
+        == "60.0 is a number: YAML reads unquoted values with colons as base-60 numbers"
+    )
+    assert found.fix == 'quote it, e.g. "0000:01:00.0"'

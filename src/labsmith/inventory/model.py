@@ -10,6 +10,7 @@ given to two guests) are not here: they live in ``labsmith.inventory.rules``.
 
 import ipaddress
 import re
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -23,6 +24,21 @@ def _size(value: object) -> object:
     if isinstance(value, bool) or not isinstance(value, int):
         return value  # pydantic reports the type error
     raise ValueError(f"{value} has no unit; write it as a size such as {value}M or {value}G")
+
+
+def _quoted(example: str) -> Callable[[object], object]:
+    """YAML 1.1 reads unquoted ``01:00.0`` or ``1002:6798`` as base-60 numbers (60.0, 66918):
+    say so instead of "should be a valid string"."""
+
+    def check(value: object) -> object:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(
+                f"{value!r} is a number: YAML reads unquoted values with colons as base-60 "
+                f'numbers; quote it, e.g. "{example}"'
+            )
+        return value
+
+    return check
 
 
 def _pci_address(value: str) -> str:
@@ -80,8 +96,13 @@ def _ip_address(value: object) -> object:
 
 
 Size = Annotated[int, BeforeValidator(_size)]
-PciAddress = Annotated[str, AfterValidator(_pci_address)]
-VendorDevice = Annotated[str, AfterValidator(_vendor_device)]
+PciAddress = Annotated[str, BeforeValidator(_quoted("0000:01:00.0")), AfterValidator(_pci_address)]
+VendorDevice = Annotated[str, BeforeValidator(_quoted("10de:2684")), AfterValidator(_vendor_device)]
+MacAddress = Annotated[
+    str,
+    BeforeValidator(_quoted("bc:24:11:00:00:01")),
+    Field(pattern=r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$"),
+]
 IpInterface = Annotated[
     Literal["dhcp"] | ipaddress.IPv4Interface | ipaddress.IPv6Interface,
     BeforeValidator(_ip_interface),
@@ -142,7 +163,7 @@ class Gpu(Strict):
 
 class Nic(Strict):
     name: Name
-    mac: Annotated[str, Field(pattern=r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")] | None = None
+    mac: MacAddress | None = None
     speed: str = ""
 
 
@@ -243,7 +264,7 @@ class GuestNic(Strict):
     vlan: VlanRef | None = None
     ip: IpInterface | None = None
     gateway: IpAddress | None = None
-    mac: Annotated[str, Field(pattern=r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")] | None = None
+    mac: MacAddress | None = None
     firewall: bool = False
 
 
