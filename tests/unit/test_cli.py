@@ -95,3 +95,11 @@ def test_skipped_vault_file_is_mentioned(write_tree: Any) -> None:
     result = run("validate", "-i", str(root))
     assert result.exit_code == 0, result.output
     assert "group_vars/all.yml is vault-encrypted and no vault password was given" in result.stdout
+
+
+def test_relative_inventory_path_reports_files_relative_to_it(monkeypatch: Any) -> None:
+    monkeypatch.chdir(INVENTORIES)
+    result = run("validate", "-i", "broken/service-port-conflict", "--json")
+    assert result.exit_code == 1
+    [finding] = json.loads(result.stdout)["findings"]
+    assert (finding["file"], finding["key"]) == ("hosts.yml", "labsmith_services[1].port")

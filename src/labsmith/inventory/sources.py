@@ -81,7 +81,8 @@ def load_inventory(source: Path, vault_password_file: Path | None = None) -> Res
         raise UnusableInventoryError(f"{source}: not readable; check its permissions")
     loader = DataLoader()
     has_vault_secret = _install_vault_secret(loader, vault_password_file)
-    root = source if source.is_dir() else source.parent
+    # Absolute, because Ansible records each host's inventory_file as an absolute path.
+    root = (source if source.is_dir() else source.parent).resolve()
     for path in _inventory_files(source):
         _load_yaml(loader, path, root)  # a syntax error names file:line here, not deep in Ansible
     manager = _parse(loader, source)
@@ -177,10 +178,10 @@ def _describe_load_error(error: AnsibleError, path: Path, root: Path) -> str:
 
 
 def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
+    for candidate in (path, path.resolve()):
+        if candidate.is_relative_to(root):
+            return str(candidate.relative_to(root))
+    return str(path)
 
 
 class _VariableWalk:
