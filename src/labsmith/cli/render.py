@@ -17,10 +17,14 @@ SEVERITY_STYLE = {"error": "bold red", "warning": "yellow"}
 
 def print_summary(console: Console, report: Report) -> None:
     lab = report.lab
+    console.print(_headline(lab))
     if lab.hosts:
         console.print(_hosts_table(lab))
     if lab.guests:
         console.print(_guests_table(lab))
+    owners: list[PhysicalHost | Guest] = [*lab.hosts.values(), *lab.guests.values()]
+    if any(owner.spec.services for owner in owners):
+        console.print(_services_table(lab))
     if lab.unmanaged:
         console.print(
             f"not managed by labsmith (no labsmith_ variables): {', '.join(lab.unmanaged)}"
@@ -62,6 +66,15 @@ def _sorted(items: dict[str, _Owner]) -> list[_Owner]:
     return [items[name] for name in sorted(items)]
 
 
+def _headline(lab: Lab) -> str:
+    gpus = [gpu for host in lab.hosts.values() for gpu in host.spec.gpus]
+    vram = format_size(sum(gpu.vram for gpu in gpus)) if gpus else "no VRAM"
+    return (
+        f"lab: {len(lab.hosts)} physical host(s), {len(lab.guests)} guest(s), "
+        f"{len(gpus)} GPU(s) with {vram}"
+    )
+
+
 def _hosts_table(lab: Lab) -> Table:
     table = Table(title="Hosts", title_justify="left")
     for column in ("host", "kind", "CPU", "memory", "GPUs", "storage", "guests"):
@@ -71,14 +84,17 @@ def _hosts_table(lab: Lab) -> Table:
         gpus = "\n".join(f"{g.name} {format_size(g.vram)} ({g.mode})" for g in spec.gpus) or "-"
         storage = "\n".join(f"{s.id}: {s.backend} {s.layout}" for s in spec.storage) or "-"
         cpu = f"{spec.cpu.model or spec.cpu.vendor} ({spec.cpu.vcpus} threads)"
+        guests = lab.guests_on(host.name)
+        used = sum(guest.spec.guest.memory for guest in guests)
+        memory = format_size(spec.memory) + (f"\n{format_size(used)} to guests" if guests else "")
         table.add_row(
             host.name,
             spec.kind,
             cpu,
-            format_size(spec.memory),
+            memory,
             gpus,
             storage,
-            str(len(lab.guests_on(host.name))),
+            str(len(guests)),
         )
     return table
 
@@ -117,6 +133,24 @@ def _guests_table(lab: Lab) -> Table:
             network or "-",
             services or "-",
         )
+    return table
+
+
+def _services_table(lab: Lab) -> Table:
+    table = Table(title="Services", title_justify="left")
+    for column in ("host", "service", "kind", "port", "GPUs", "models"):
+        table.add_column(column)
+    owners: list[PhysicalHost | Guest] = [*lab.hosts.values(), *lab.guests.values()]
+    for owner in sorted(owners, key=lambda o: o.name):
+        for service in owner.spec.services:
+            models = "\n".join(
+                m.name + (f" {m.quant}" if m.quant else "") + f" ctx {m.context} x{m.parallel}"
+                for m in service.models
+            )
+            # A model server without a gpus list sees every GPU its host or guest has.
+            gpus = ", ".join(service.gpus) or ("all visible" if service.models else "-")
+            port = str(service.port) if service.port else "-"
+            table.add_row(owner.name, service.name, service.kind, port, gpus, models or "-")
     return table
 
 

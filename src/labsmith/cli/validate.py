@@ -1,6 +1,7 @@
 """``labsmith validate``: check an inventory offline and summarise the lab."""
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -30,7 +31,9 @@ def validate(inventory: Path | None, vault_password_file: Path | None, as_json: 
     if as_json:
         click.echo(json.dumps(report_json(source, report), indent=2))
     else:
-        console = Console(highlight=False, soft_wrap=True)
+        # Piped output (CI logs, `| less`) gets room for the tables instead of rich's 80.
+        width = None if sys.stdout.isatty() else 140
+        console = Console(highlight=False, soft_wrap=True, width=width)
         print_summary(console, report)
         print_findings(console, source, report)
     if not report.valid:
