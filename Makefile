@@ -8,11 +8,12 @@ INSTALLED := $(VENV)/.installed
 # Debian and Ubuntu ship python3 without ensurepip unless python3-venv is installed; then
 # the venv is made without pip and pip is installed from PyPI's own wheel.
 define BOOTSTRAP_PIP
-import json, pathlib, tempfile, urllib.request, subprocess, sys
-release = json.load(urllib.request.urlopen("https://pypi.org/pypi/pip/json"))
+import json, pathlib, tempfile, urllib.parse, urllib.request, subprocess, sys
+index = "https://pypi.org/pypi/pip/json"
+release = json.load(urllib.request.urlopen(index))
 wheel = next(f for f in release["urls"] if f["filename"].endswith(".whl"))
 target = pathlib.Path(tempfile.mkdtemp()) / wheel["filename"]
-urllib.request.urlretrieve(wheel["url"], target)
+urllib.request.urlretrieve(urllib.parse.urljoin(index, wheel["url"]), target)
 subprocess.run([sys.executable, f"{target}/pip", "install", "--quiet", str(target)], check=True)
 endef
 export BOOTSTRAP_PIP
