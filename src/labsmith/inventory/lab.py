@@ -19,13 +19,19 @@ from labsmith.inventory.sources import ResolvedHost, ResolvedInventory
 
 
 @dataclass(frozen=True)
-class PhysicalHost:
+class ManagedHost:
+    """An inventory host labsmith manages; findings about it name the file of each variable."""
+
     name: str
-    spec: PhysicalHostVars
     source: ResolvedHost
 
     def origin(self, variable: str) -> str:
         return self.source.origin(variable)
+
+
+@dataclass(frozen=True)
+class PhysicalHost(ManagedHost):
+    spec: PhysicalHostVars
 
     @property
     def cluster(self) -> str:
@@ -33,13 +39,8 @@ class PhysicalHost:
 
 
 @dataclass(frozen=True)
-class Guest:
-    name: str
+class Guest(ManagedHost):
     spec: GuestVars
-    source: ResolvedHost
-
-    def origin(self, variable: str) -> str:
-        return self.source.origin(variable)
 
     @property
     def display_name(self) -> str:

@@ -196,6 +196,8 @@ class _VariableWalk:
 
     def resolve(self, host: Host, all_group: Group) -> ResolvedHost:
         groups = sort_groups([group for group in host.get_groups() if group.name != "all"])
+        # Ansible keeps no file per group; inline group vars are credited to the file that
+        # declared the host, which is the one file of an inventory with a single hosts.yml.
         inventory_file = _relative(Path(host.vars.get("inventory_file", self._root)), self._root)
         layers_by_stage: dict[str, Callable[[], list[tuple[str, dict[str, Any]]]]] = {
             "all_inventory": lambda: [(inventory_file, all_group.get_vars())],
