@@ -18,7 +18,30 @@ subprocess.run([sys.executable, f"{target}/pip", "install", "--quiet", str(targe
 endef
 export BOOTSTRAP_PIP
 
-.PHONY: demo test lint typecheck unit bench clean
+# The SSH collector's integration tests start a throwaway OpenSSH sshd on 127.0.0.1. As root
+# with apt-get (CI containers) openssh-server is installed. A policy-rc.d answering 101
+# ("not allowed") keeps its postinst from starting a system sshd on port 22, and the unit is
+# disabled so that none starts at the next boot either: only the binary was wanted.
+define INSTALL_OPENSSH_SERVER
+[ -x /usr/sbin/sshd ] && exit 0
+if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+	echo "/usr/sbin/sshd is missing: the SSH integration tests need openssh-server (run as root, or install it)"
+	exit 0
+fi
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' >"$$policy" && chmod +x "$$policy"
+	trap 'rm -f "$$policy"' EXIT
+fi
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server
+# systemctl and service are often missing in containers; there nothing was started anyway.
+{ systemctl stop ssh.service || service ssh stop; } >/dev/null 2>&1 || true
+systemctl disable --quiet ssh.service >/dev/null 2>&1 || true
+endef
+export INSTALL_OPENSSH_SERVER
+
+.PHONY: demo test lint typecheck unit system-deps bench clean
 
 $(INSTALLED): pyproject.toml
 	@if ! $(PYTHON) -m venv $(VENV) 2>/dev/null; then \
@@ -41,8 +64,11 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
-unit: $(INSTALLED)
+unit: $(INSTALLED) system-deps
 	$(BIN)/pytest
+
+system-deps:
+	@bash -eo pipefail -c "$$INSTALL_OPENSSH_SERVER"
 
 test: lint typecheck unit
 

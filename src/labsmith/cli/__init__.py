@@ -11,6 +11,7 @@ import click
 
 from labsmith import __version__
 from labsmith.cli.graph import graph
+from labsmith.cli.probe import probe
 from labsmith.cli.validate import validate
 from labsmith.inventory.errors import LabsmithError
 
@@ -32,3 +33,4 @@ def main() -> None:
 
 main.add_command(validate)
 main.add_command(graph)
+main.add_command(probe)

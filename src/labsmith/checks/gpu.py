@@ -1,0 +1,322 @@
+"""Per-GPU verdicts: IOMMU group isolation, bound driver, display use, BAR size, reset, MIG.
+
+A GPU is any PCI function of class 0300 (VGA), 0302 (3D controller) or 0380 (display
+controller). Other functions of the same card (its HDMI audio at .1, a USB-C controller)
+and PCI bridges may share its IOMMU group; anything else makes it non-isolated.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from labsmith.checks.verdict import Check, GpuVerdict, Status, worst
+from labsmith.facts.model import IommuListing, NvidiaGpu, PciDevice
+from labsmith.facts.snapshot import HostFacts
+from labsmith.inventory.sizes import format_size
+
+GPU_CLASSES = {"0300", "0302", "0380"}
+GPU_CLASS_NAMES = {
+    "VGA compatible controller": "0300",
+    "3D controller": "0302",
+    "Display controller": "0380",
+}
+PCI_BRIDGE = "0604"
+HOST_DRIVERS = {"nvidia", "amdgpu", "radeon", "i915", "xe"}
+# AMD GPUs whose function-level reset leaves them unusable until the host reboots; the
+# out-of-tree vendor-reset module fixes them (its README lists Polaris, Vega and Navi 10/12/14).
+AMD_RESET_BUG = {
+    "67df": "Polaris 10 (RX 470/480/570/580)",
+    "67ef": "Polaris 11 (RX 460/560)",
+    "699f": "Polaris 12 (RX 550)",
+    "687f": "Vega 10 (RX Vega 56/64)",
+    "66af": "Vega 20 (Radeon VII)",
+    "731f": "Navi 10 (RX 5600/5700)",
+    "7360": "Navi 12 (Pro 5600M)",
+    "7340": "Navi 14 (RX 5500)",
+}
+# A BAR this large means the firmware maps VRAM above 4 GiB (Above 4G decoding + ReBAR);
+# without them the largest GPU BAR stays at the legacy 256 MiB.
+LARGE_BAR = 1024**3
+
+
+@dataclass(frozen=True)
+class GpuIntent:
+    """What the inventory wants of a GPU, when a probe is judged against one."""
+
+    name: str
+    mode: str  # passthrough | host
+    display: bool
+
+
+def class_code(device: PciDevice) -> str | None:
+    return device.class_code or GPU_CLASS_NAMES.get(device.class_name)
+
+
+@dataclass(frozen=True)
+class SeenGpu:
+    device: PciDevice
+    # lspci -k shows the bound driver (None there means unbound); an IOMMU listing does not.
+    driver_known: bool
+
+
+def find_gpus(facts: HostFacts) -> list[SeenGpu]:
+    """GPUs from lspci; without lspci, from an IOMMU listing that shows class codes, and
+    from nvidia-smi / rocm-smi (whose GPUs are, by definition, on the vendor driver)."""
+    if facts.pci_devices is not None:
+        return [SeenGpu(d, True) for d in facts.pci_devices if class_code(d) in GPU_CLASSES]
+    found: dict[str, SeenGpu] = {}
+    for group in facts.iommu.groups.values() if facts.iommu else ():
+        for m in group:
+            if m.class_code in GPU_CLASSES:
+                device = PciDevice(
+                    m.address, m.class_code, "", m.vendor_device, m.description, None
+                )
+                found[m.address] = SeenGpu(device, False)
+    tools: list[tuple[str, str, str]] = [
+        (g.pci_address, g.product_name, "nvidia")
+        for g in (facts.nvidia_smi.gpus if facts.nvidia_smi else ())
+    ] + [
+        (g.pci_address, g.product_name or g.card, "amdgpu")
+        for g in facts.rocm_gpus or ()
+        if g.pci_address
+    ]
+    for address, product, driver in tools:
+        if address not in found:
+            vendor = "10de" if driver == "nvidia" else "1002"
+            device = PciDevice(address, None, "", None, f"{vendor} {product}", driver)
+            found[address] = SeenGpu(device, True)
+    return list(found.values())
+
+
+def gpu_verdicts(facts: HostFacts, intents: dict[str, GpuIntent]) -> list[GpuVerdict]:
+    """``intents`` maps PCI addresses to what the inventory declares for them."""
+    seen = find_gpus(facts)
+    gpus = [s.device for s in seen]
+    acs_override = _acs_override_in_use(facts)
+    verdicts = []
+    for gpu, driver_known in ((s.device, s.driver_known) for s in seen):
+        intent = intents.get(gpu.address)
+        group = facts.iommu.group_of(gpu.address) if facts.iommu else None
+        reasons = [
+            *_isolation(gpu, group, facts, gpus, acs_override),
+            _driver(gpu, intent, known=driver_known),
+            *_display(gpu, facts, intent),
+            _bar_size(gpu, facts),
+            *_reset(gpu),
+            *_mig(gpu, facts),
+        ]
+        # BAR size is about speed, not readiness; a GPU the host keeps needs no isolation.
+        ignored = {"gpu.rebar"} | (
+            {"gpu.isolation", "gpu.shared_group"} if intent and intent.mode == "host" else set()
+        )
+        statuses: list[Status] = [r.status for r in reasons if r.id not in ignored]
+        verdicts.append(
+            GpuVerdict(
+                address=gpu.address,
+                vendor_device=gpu.vendor_device,
+                iommu_group=group,
+                driver=gpu.driver,
+                passthrough=worst(statuses),
+                reasons=tuple(reasons),
+            )
+        )
+    return verdicts
+
+
+def _acs_override_in_use(facts: HostFacts) -> bool:
+    if facts.cmdline is not None and facts.cmdline.last("pcie_acs_override") is not None:
+        return True
+    log = facts.kernel_log.messages if facts.kernel_log else ()
+    return any("PCIe ACS overrides enabled" in line for line in log)
+
+
+def _member_classes(facts: HostFacts, listing: IommuListing, group: int) -> dict[str, str | None]:
+    """Each group member's class code, from the listing or else from lspci."""
+    by_address = {d.address: class_code(d) for d in facts.pci_devices or ()}
+    return {
+        member.address: member.class_code or by_address.get(member.address)
+        for member in listing.groups[group]
+    }
+
+
+def _isolation(
+    gpu: PciDevice, group: int | None, facts: HostFacts, gpus: list[PciDevice], acs_override: bool
+) -> Iterator[Check]:
+    if facts.iommu is None or group is None:
+        seen = "no IOMMU group listing" if facts.iommu is None else "it is in no IOMMU group"
+        yield Check("gpu.isolation", "unknown", f"{gpu.address}: {seen}")
+        return
+    classes = _member_classes(facts, facts.iommu, group)
+    others = {a: c for a, c in classes.items() if not a.startswith(gpu.slot + ".")}
+    unknown = [a for a, c in others.items() if c is None]
+    strangers = [a for a, c in others.items() if c is not None and c != PCI_BRIDGE]
+    other_gpus = [g.address for g in gpus if g.address in strangers and g.slot != gpu.slot]
+    if other_gpus:
+        yield Check(
+            "gpu.shared_group",
+            "warn",
+            f"{gpu.address} shares IOMMU group {group} with GPU(s) {', '.join(other_gpus)}: "
+            "they can only be passed through together, to one VM",
+        )
+    non_gpu = [a for a in strangers if a not in other_gpus]
+    if non_gpu:
+        kinds = {m.address: m.description.split(" [", 1)[0] for m in facts.iommu.groups[group]}
+        named = ", ".join(f"{a} ({kinds[a]})" if kinds.get(a) else a for a in non_gpu)
+        yield Check(
+            "gpu.isolation",
+            "fail",
+            f"{gpu.address} shares IOMMU group {group} with {named}, which "
+            "would go to the VM with it; move the card to a slot wired to the CPU, or "
+            "(less safe) use pcie_acs_override",
+        )
+    elif unknown:
+        yield Check(
+            "gpu.isolation",
+            "unknown",
+            f"group {group} also holds {', '.join(unknown)} whose class the snapshot does not show",
+        )
+    elif acs_override or _functions_split(gpu, group, facts.iommu):
+        yield Check(
+            "gpu.isolation",
+            "warn",
+            f"{gpu.address} is alone in IOMMU group {group} only because ACS override "
+            "splits the groups (pcie_acs_override, or functions of one card in separate "
+            "groups): the isolation is synthetic",
+        )
+    else:
+        yield Check(
+            "gpu.isolation",
+            "pass",
+            f"IOMMU group {group} holds only this card's functions and PCI bridges",
+        )
+
+
+def _functions_split(gpu: PciDevice, group: int, listing: IommuListing) -> bool:
+    """Functions of one card in different groups: the hardware never does this, the ACS
+    override patch (``pcie_acs_override=multifunction``) does."""
+    siblings = [
+        m.address
+        for members in listing.groups.values()
+        for m in members
+        if m.address.startswith(gpu.slot + ".") and m.address != gpu.address
+    ]
+    return any(listing.group_of(address) != group for address in siblings)
+
+
+def _driver(gpu: PciDevice, intent: GpuIntent | None, *, known: bool) -> Check:
+    if not known:
+        return Check("gpu.driver", "unknown", f"{gpu.address}: no lspci -k in the snapshot")
+    driver = gpu.driver
+    if driver == "nouveau":
+        return Check(
+            "gpu.driver",
+            "fail",
+            f"{gpu.address} is driven by nouveau; blacklist nouveau "
+            "(/etc/modprobe.d/blacklist-nouveau.conf), update-initramfs -u, reboot",
+        )
+    mode = intent.mode if intent else "passthrough"
+    if mode == "host":
+        if driver in HOST_DRIVERS:
+            return Check(
+                "gpu.driver", "pass", f"{gpu.address} is driven by {driver}, as host mode needs"
+            )
+        seen = f"bound to {driver}" if driver else "bound to no driver"
+        return Check(
+            "gpu.driver",
+            "fail",
+            f"{gpu.address} is {seen}, but the inventory keeps it on the host; install the "
+            "vendor driver (nvidia/amdgpu) and remove it from vfio-pci.ids",
+        )
+    if driver == "vfio-pci":
+        return Check("gpu.driver", "pass", f"{gpu.address} is bound to vfio-pci, ready for a VM")
+    seen = f"bound to {driver}" if driver else "bound to no driver"
+    status: Status = "fail" if intent else "warn"
+    return Check(
+        "gpu.driver",
+        status,
+        f"{gpu.address} is {seen}, not vfio-pci: not ready for passthrough yet; bind it "
+        f"with vfio-pci.ids={gpu.vendor_device or '<vendor:device>'} (labsmith's vfio role "
+        "does this) and reboot",
+    )
+
+
+def _nvidia_gpu(gpu: PciDevice, facts: HostFacts) -> NvidiaGpu | None:
+    if facts.nvidia_smi is None:
+        return None
+    return next((g for g in facts.nvidia_smi.gpus if g.pci_address == gpu.address), None)
+
+
+def _display(gpu: PciDevice, facts: HostFacts, intent: GpuIntent | None) -> Iterator[Check]:
+    smi = _nvidia_gpu(gpu, facts)
+    users = (
+        [
+            p
+            for p in smi.processes
+            if p.rsplit("/", 1)[-1] in {"Xorg", "gnome-shell", "kwin_wayland"}
+        ]
+        if smi
+        else []
+    )
+    if (smi and (smi.display_active or smi.display_attached)) or users:
+        seen = f"runs {', '.join(users)}" if users else "drives a display"
+        yield Check(
+            "gpu.display",
+            "warn",
+            f"{gpu.address} {seen}: the console/desktop holds part of its VRAM and it is "
+            "the hardest GPU to hand to a VM; use the iGPU or another card for the display",
+        )
+    elif intent is not None and intent.display:
+        yield Check(
+            "gpu.display",
+            "warn",
+            f"the inventory marks {intent.name} as the display GPU: its VRAM is partly "
+            "taken by the console",
+        )
+
+
+def _bar_size(gpu: PciDevice, facts: HostFacts) -> Check:
+    rebar = max((bar.current_bytes for bar in gpu.resizable_bars), default=None)
+    prefetchable = max((bar.size_bytes for bar in gpu.bars if bar.prefetchable), default=None)
+    smi = _nvidia_gpu(gpu, facts)
+    seen = rebar or prefetchable or (smi.bar1_total_bytes if smi else None)
+    if seen is None:
+        return Check(
+            "gpu.rebar", "unknown", f"{gpu.address}: the snapshot shows no BAR sizes (lspci -vvv)"
+        )
+    if seen >= LARGE_BAR:
+        return Check(
+            "gpu.rebar",
+            "pass",
+            f"{gpu.address} maps {format_size(seen)} of VRAM: Above 4G decoding and "
+            "Resizable BAR are on",
+        )
+    return Check(
+        "gpu.rebar",
+        "warn",
+        f"{gpu.address} maps only {format_size(seen)}: Above 4G decoding / Resizable BAR "
+        "are off; enable both in the firmware (needs UEFI boot) for faster model loads",
+    )
+
+
+def _reset(gpu: PciDevice) -> Iterator[Check]:
+    if gpu.vendor_device and gpu.vendor_device.startswith("1002:"):
+        family = AMD_RESET_BUG.get(gpu.vendor_device.split(":")[1])
+        if family:
+            yield Check(
+                "gpu.reset",
+                "warn",
+                f"{gpu.address} is an AMD {family}: it does not reset cleanly when its VM "
+                "stops; install vendor-reset (DKMS) and set its reset_method to "
+                "device_specific",
+            )
+
+
+def _mig(gpu: PciDevice, facts: HostFacts) -> Iterator[Check]:
+    smi = _nvidia_gpu(gpu, facts)
+    if smi is not None and smi.mig_current == "Enabled":
+        yield Check(
+            "gpu.mig",
+            "warn",
+            f"{gpu.address} ({smi.product_name}) has MIG on with {len(smi.mig_devices)} "
+            "instance(s): a VM given the whole card gets it partitioned; "
+            "`nvidia-smi -i <n> -mig 0` turns it off",
+        )

@@ -1,0 +1,219 @@
+"""``labsmith probe``: collect a host snapshot over SSH (or read a saved one) and judge it."""
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from labsmith.checks.probe_report import ProbeReport, judge
+from labsmith.facts.collect import CollectResult, HostUnreachableError, collect_snapshots
+from labsmith.facts.snapshot import HostFacts, load_snapshot
+from labsmith.facts.targets import SshTarget, targets_from_inventory
+from labsmith.inventory.errors import LabsmithError
+from labsmith.inventory.lab import PhysicalHost
+from labsmith.inventory.sources import load_inventory
+from labsmith.inventory.validate import validate
+
+STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "unknown": "dim"}
+EXIT_FAILED, EXIT_UNREACHABLE = 1, 3
+
+
+class UnknownHostError(LabsmithError):
+    exit_code = 2
+
+
+@click.command()
+@click.argument("hosts", nargs=-1)
+@click.option(
+    "--snapshot", type=click.Path(path_type=Path), help="Judge a saved snapshot directory."
+)
+@click.option(
+    "-i",
+    "--inventory",
+    type=click.Path(path_type=Path),
+    help="Inventory: connection variables for HOSTS, and what to compare the hardware with.",
+)
+@click.option("--host", "inventory_host", help="With --snapshot: the inventory host it belongs to.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("snapshots"),
+    show_default=True,
+    help="Where probed snapshots are written, one directory per host.",
+)
+@click.option(
+    "--known-hosts",
+    type=click.Path(path_type=Path),
+    help="known_hosts file to verify host keys with (default: ~/.ssh/known_hosts).",
+)
+@click.option(
+    "--accept-new-host-key",
+    is_flag=True,
+    help="Trust and record the key of a host seen for the first time "
+    "(a changed key is still refused).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def probe(
+    hosts: tuple[str, ...],
+    snapshot: Path | None,
+    inventory: Path | None,
+    inventory_host: str | None,
+    out: Path,
+    known_hosts: Path | None,
+    accept_new_host_key: bool,
+    as_json: bool,
+) -> None:
+    """Check whether hosts can do what the inventory asks: IOMMU, GPU groups, drivers.
+
+    HOSTS are inventory host names (with -i) or SSH addresses ([user@]host[:port]). Only
+    read-only commands run on them, in one SSH connection per host, all hosts at once.
+
+    Exit status: 0 nothing fails, 1 a check fails, 2 unusable input, 3 a host cannot be reached.
+    """
+    if snapshot is not None and hosts:
+        raise click.UsageError("give either HOSTS to probe or --snapshot DIR, not both")
+    if snapshot is None and not hosts:
+        raise click.UsageError("name the HOSTS to probe, or judge a saved one with --snapshot DIR")
+    physical = _physical_hosts(inventory) if inventory else {}
+    if snapshot is not None:
+        host = _inventory_host(physical, inventory_host) if inventory_host else None
+        facts = load_snapshot(snapshot)
+        reports = [judge(facts, inventory_host or snapshot.name, host)]
+        unreachable: dict[str, HostUnreachableError] = {}
+    else:
+        reports, unreachable = _probe_hosts(
+            hosts, inventory, physical, out, known_hosts, accept_new_host_key, as_json
+        )
+    _print(reports, unreachable, as_json)
+    if unreachable:
+        raise click.exceptions.Exit(EXIT_UNREACHABLE)
+    if any(report.failed for report in reports):
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
+def _physical_hosts(inventory: Path) -> dict[str, PhysicalHost]:
+    return validate(inventory).lab.hosts
+
+
+def _inventory_host(physical: dict[str, PhysicalHost], name: str) -> PhysicalHost:
+    if name not in physical:
+        known = ", ".join(sorted(physical)) or "none"
+        raise UnknownHostError(
+            f"{name} is not a physical host of the inventory (its hosts: {known})"
+        )
+    return physical[name]
+
+
+def _targets(hosts: tuple[str, ...], inventory: Path | None) -> list[SshTarget]:
+    if inventory is not None:
+        return targets_from_inventory(load_inventory(inventory), list(hosts))
+    return [_address_target(host) for host in hosts]
+
+
+def _address_target(text: str) -> SshTarget:
+    user, _, rest = text.rpartition("@")
+    address, _, port = rest.partition(":")
+    if port and not port.isdigit():
+        raise UnknownHostError(f"{text}: the port after ':' must be a number")
+    return SshTarget(name=address, address=address, port=int(port or 22), user=user or None)
+
+
+def _probe_hosts(
+    hosts: tuple[str, ...],
+    inventory: Path | None,
+    physical: dict[str, PhysicalHost],
+    out: Path,
+    known_hosts: Path | None,
+    accept_new_host_key: bool,
+    quiet: bool,
+) -> tuple[list[ProbeReport], dict[str, HostUnreachableError]]:
+    targets = _targets(hosts, inventory)
+
+    def progress(target: SshTarget, outcome: CollectResult | HostUnreachableError) -> None:
+        if not quiet:
+            done = (
+                "unreachable"
+                if isinstance(outcome, HostUnreachableError)
+                else f"{outcome.seconds:.1f}s"
+            )
+            click.echo(f"probed {target.name}: {done}", err=True)
+
+    outcomes = collect_snapshots(
+        targets,
+        out,
+        known_hosts=known_hosts,
+        accept_new_host_key=accept_new_host_key,
+        on_done=progress,
+    )
+    reports = []
+    unreachable = {}
+    for target in targets:
+        outcome = outcomes[target.name]
+        if isinstance(outcome, HostUnreachableError):
+            unreachable[target.name] = outcome
+            continue
+        facts: HostFacts = load_snapshot(outcome.destination)
+        reports.append(judge(facts, target.name, physical.get(target.name)))
+    return reports, unreachable
+
+
+def _print(
+    reports: list[ProbeReport], unreachable: dict[str, HostUnreachableError], as_json: bool
+) -> None:
+    if as_json:
+        document = {
+            "hosts": [report.as_dict() for report in reports],
+            "unreachable": {name: str(error) for name, error in unreachable.items()},
+        }
+        # One host judged from a snapshot: its report is the document, as DESIGN.md shows it.
+        click.echo(
+            json.dumps(
+                reports[0].as_dict() if len(reports) == 1 and not unreachable else document,
+                indent=2,
+            )
+        )
+        return
+    console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 140)
+    for report in reports:
+        console.print(_checks_table(report))
+        if report.gpus:
+            console.print(_gpus_table(report))
+    for name, error in unreachable.items():
+        console.print(f"[bold red]unreachable[/] {name}: ", end="")
+        console.print(str(error), markup=False)
+
+
+def _status(status: str) -> str:
+    return f"[{STATUS_STYLE[status]}]{status}[/]"
+
+
+def _checks_table(report: ProbeReport) -> Table:
+    table = Table(title=f"{report.host} ({report.snapshot})", title_justify="left")
+    for column in ("check", "status", "what was seen / how to fix"):
+        table.add_column(column)
+    for check in report.checks:
+        table.add_row(check.id, _status(check.status), escape(check.message))
+    return table
+
+
+def _gpus_table(report: ProbeReport) -> Table:
+    table = Table(title=f"{report.host}: GPUs", title_justify="left")
+    for column in ("address", "vendor:device", "IOMMU group", "driver", "passthrough", "reasons"):
+        table.add_column(column)
+    for gpu in report.gpus:
+        reasons = "\n".join(
+            f"{_status(r.status)} {escape(r.message)}" for r in gpu.reasons if r.status != "pass"
+        )
+        table.add_row(
+            gpu.address,
+            gpu.vendor_device or "?",
+            "-" if gpu.iommu_group is None else str(gpu.iommu_group),
+            gpu.driver or "-",
+            _status(gpu.passthrough),
+            reasons or "ready",
+        )
+    return table

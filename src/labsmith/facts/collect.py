@@ -1,0 +1,429 @@
+"""Collect a host snapshot over SSH: one connection per host, one channel per command.
+
+Only the read-only commands of ``SNAPSHOT_FILES`` are ever run. Each runs in its own channel
+of the one connection, under ``/bin/sh`` with ``LC_ALL=C`` (the login shell may be anything,
+and the parsers read untranslated output). A ``needs_root`` command that fails for a normal
+user is retried once with ``sudo -n``, which fails instead of asking for a password.
+
+Host keys are verified as OpenSSH does with ``StrictHostKeyChecking=yes`` (or
+``accept-new`` with ``accept_new_host_key``): the system-wide and the user's known_hosts
+are read, an unknown key is refused with its fingerprint, a changed key is always refused.
+Authentication uses the SSH agent and key files only; labsmith never asks for a password.
+"""
+
+import getpass
+import json
+import logging
+import select
+import shlex
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import paramiko
+
+from labsmith.facts.snapshot import MANIFEST, SNAPSHOT_FILES, SnapshotFile
+from labsmith.facts.targets import SshTarget
+from labsmith.inventory.errors import LabsmithError
+
+log = logging.getLogger(__name__)
+
+SYSTEM_KNOWN_HOSTS = Path("/etc/ssh/ssh_known_hosts")
+NVIDIA_SMI_OUTPUT = "nvidia-smi.xml"
+NVIDIA_SMI_FAILURE = "nvidia-smi.err"  # what a failed nvidia-smi said: the checks explain it
+# nvidia-smi can hang for minutes on a wedged GPU; one command must not stall a whole probe.
+COMMAND_TIMEOUT = 120.0
+_READ_CHUNK = 1 << 16
+# Probes of many hosts run in threads and may record new host keys in the same file.
+_known_hosts_lock = threading.Lock()
+
+
+class HostUnreachableError(LabsmithError):
+    """No trusted, authenticated SSH connection to a host (exit code 3).
+
+    DNS failure, refused connection, timeout, authentication failure, unknown or changed
+    host key. The message names the host, its address:port and how to fix it.
+    """
+
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class CollectResult:
+    target: SshTarget
+    destination: Path
+    seconds: float
+    exit_statuses: dict[str, int]  # snapshot file name -> exit status of its command
+
+
+@dataclass(frozen=True)
+class _Output:
+    exit_status: int  # -1: killed by a signal or timed out
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool = False
+
+
+@dataclass(frozen=True)
+class _CommandRun:
+    output: _Output
+    seconds: float
+    used_sudo: bool
+    status_without_sudo: int | None = None  # set when the sudo retry happened
+
+
+def collect_snapshot(
+    target: SshTarget,
+    destination: Path,
+    *,
+    known_hosts: Path | None = None,
+    accept_new_host_key: bool = False,
+    connect_timeout: float = 10.0,
+) -> CollectResult:
+    """Probe one host into ``destination``; nothing there changes unless the host answers."""
+    started = time.monotonic()
+    collected_at = datetime.now(UTC)
+    user = target.user or getpass.getuser()
+    client = _connect(target, user, known_hosts, accept_new_host_key, connect_timeout)
+    with client:
+        transport = client.get_transport()
+        if transport is None:  # connect() succeeded, so this is paramiko breaking its contract
+            raise HostUnreachableError(f"{_where(target)}: the SSH connection closed at once")
+        destination.mkdir(parents=True, exist_ok=True)
+        _remove_previous_snapshot(destination)
+        entries: dict[str, dict[str, Any]] = {}
+        for snapshot_file in SNAPSHOT_FILES:
+            run = _run_snapshot_command(transport, target, snapshot_file, as_root=user == "root")
+            _write_output(destination, snapshot_file, run.output)
+            entries[snapshot_file.name] = _manifest_entry(snapshot_file, run)
+    manifest = {
+        "host": target.name,
+        "address": target.address,
+        "port": target.port,
+        "user": user,
+        "collected_at": collected_at.isoformat(timespec="seconds"),
+        "commands": entries,
+    }
+    (destination / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return CollectResult(
+        target=target,
+        destination=destination,
+        seconds=time.monotonic() - started,
+        exit_statuses={name: entry["exit_status"] for name, entry in entries.items()},
+    )
+
+
+def collect_snapshots(
+    targets: Sequence[SshTarget],
+    root: Path,
+    *,
+    known_hosts: Path | None = None,
+    accept_new_host_key: bool = False,
+    max_workers: int = 8,
+    on_done: Callable[[SshTarget, CollectResult | HostUnreachableError], None] | None = None,
+) -> dict[str, CollectResult | HostUnreachableError]:
+    """Probe hosts concurrently, each into ``root/<name>``; keyed by name in the given order.
+
+    ``on_done`` is called in the calling thread as each host finishes.
+    """
+    unique: dict[str, SshTarget] = {}
+    for target in targets:
+        unique.setdefault(target.name, target)  # two probes must not write one directory
+    if not unique:
+        return {}
+
+    def probe(target: SshTarget) -> CollectResult | HostUnreachableError:
+        try:
+            return collect_snapshot(
+                target,
+                root / target.name,
+                known_hosts=known_hosts,
+                accept_new_host_key=accept_new_host_key,
+            )
+        except HostUnreachableError as error:
+            return error
+
+    outcomes: dict[str, CollectResult | HostUnreachableError] = {}
+    workers = max(1, min(max_workers, len(unique)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe") as pool:
+        futures = {pool.submit(probe, target): target for target in unique.values()}
+        for future in as_completed(futures):
+            target = futures[future]
+            outcomes[target.name] = future.result()
+            if on_done is not None:
+                on_done(target, outcomes[target.name])
+    return {name: outcomes[name] for name in unique}
+
+
+# ---- connecting --------------------------------------------------------------------------
+
+
+class _UnknownHostKeyError(paramiko.SSHException):
+    def __init__(self, known_hosts_name: str, key: paramiko.PKey) -> None:
+        super().__init__(known_hosts_name, key)
+        self.known_hosts_name = known_hosts_name
+        self.key = key
+
+
+class _RefuseUnknownHostKey(paramiko.MissingHostKeyPolicy):
+    """paramiko's RejectPolicy, but keeping the key so that the error can show its fingerprint."""
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        raise _UnknownHostKeyError(hostname, key)
+
+
+class _RecordNewHostKey(paramiko.MissingHostKeyPolicy):
+    """OpenSSH's ``accept-new``: trust a key seen for the first time and append it to a file.
+
+    Appending (rather than paramiko's save_host_keys) keeps the file's comments, hashed
+    names and @cert-authority lines.
+    """
+
+    def __init__(self, known_hosts: Path) -> None:
+        self._known_hosts = known_hosts
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        with _known_hosts_lock:
+            recorded = self._recorded_key(hostname, key.get_name())
+            if recorded is not None and recorded != key:
+                raise paramiko.BadHostKeyException(hostname, key, recorded)
+            if recorded is None:
+                self._append(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+                log.info(
+                    "recorded the %s host key of %s in %s",
+                    key.fingerprint,
+                    hostname,
+                    self._known_hosts,
+                )
+        client.get_host_keys().add(hostname, key.get_name(), key)
+
+    def _recorded_key(self, hostname: str, key_type: str) -> paramiko.PKey | None:
+        """The key another probe of this run may have recorded since the file was read."""
+        if not self._known_hosts.is_file():
+            return None
+        entries = paramiko.HostKeys(str(self._known_hosts)).lookup(hostname)
+        return entries.get(key_type) if entries is not None else None
+
+    def _append(self, line: str) -> None:
+        self._known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        existing = self._known_hosts.read_bytes() if self._known_hosts.is_file() else b""
+        with self._known_hosts.open("a") as stream:
+            stream.write(line if not existing or existing.endswith(b"\n") else "\n" + line)
+
+
+def _connect(
+    target: SshTarget,
+    user: str,
+    known_hosts: Path | None,
+    accept_new_host_key: bool,
+    timeout: float,
+) -> paramiko.SSHClient:
+    user_known_hosts = known_hosts or Path("~/.ssh/known_hosts").expanduser()
+    if target.key_file is not None and not target.key_file.is_file():
+        raise HostUnreachableError(
+            f"{_where(target)}: SSH key file {target.key_file} not found; "
+            "fix ansible_ssh_private_key_file"
+        )
+    client = paramiko.SSHClient()
+    # Both files go to paramiko's "system" keys, which it reads but never rewrites.
+    for path in (SYSTEM_KNOWN_HOSTS, user_known_hosts):
+        try:
+            if path.is_file():
+                client.load_system_host_keys(str(path))
+        except OSError as error:
+            raise HostUnreachableError(
+                f"{_where(target)}: cannot read the known_hosts file {path}: {error.strerror}"
+            ) from None
+    client.set_missing_host_key_policy(
+        _RecordNewHostKey(user_known_hosts) if accept_new_host_key else _RefuseUnknownHostKey()
+    )
+    try:
+        sock = _open_socket(target, timeout)
+        client.connect(
+            target.address,
+            port=target.port,
+            username=user,
+            key_filename=str(target.key_file) if target.key_file else None,
+            allow_agent=True,
+            look_for_keys=True,
+            sock=sock,
+            timeout=timeout,
+            banner_timeout=timeout,
+            auth_timeout=timeout,
+            channel_timeout=timeout,
+        )
+    except (OSError, EOFError, paramiko.SSHException) as error:
+        client.close()
+        raise HostUnreachableError(
+            _describe_connect_error(target, user, user_known_hosts, timeout, error)
+        ) from None
+    return client
+
+
+def _open_socket(target: SshTarget, timeout: float) -> socket.socket:
+    sock = socket.create_connection((target.address, target.port), timeout=timeout)
+    # paramiko leaves Nagle's algorithm on: each channel request then waits ~40 ms for the
+    # peer's delayed ACK. OpenSSH turns it off too.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _describe_connect_error(
+    target: SshTarget, user: str, known_hosts: Path, timeout: float, error: BaseException
+) -> str:
+    where = _where(target)
+    if isinstance(error, _UnknownHostKeyError):
+        key = error.key
+        return (
+            f"{where}: unknown SSH host key {key.get_name()} {key.fingerprint} (not in "
+            f"{known_hosts} nor {SYSTEM_KNOWN_HOSTS}); check that fingerprint on the host "
+            f"(ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then run `ssh-keyscan -p "
+            f"{target.port} {target.address} >> {known_hosts}`, or pass --accept-new-host-key"
+        )
+    if isinstance(error, paramiko.BadHostKeyException):
+        return (
+            f"{where}: the SSH host key CHANGED: the host sent {error.key.get_name()} "
+            f"{error.key.fingerprint}, known_hosts has {error.expected_key.get_name()} "
+            f"{error.expected_key.fingerprint}. Refused (even with --accept-new-host-key): "
+            "someone may be intercepting the connection. If the host was reinstalled, check "
+            f"the new fingerprint on it, then `ssh-keygen -R '{_known_hosts_name(target)}' "
+            f"-f {known_hosts}` and probe again"
+        )
+    if isinstance(error, paramiko.AuthenticationException):
+        return (
+            f"{where}: SSH authentication as {user} failed ({error}); labsmith uses the SSH "
+            "agent and key files, never passwords: load the key with ssh-add, or set "
+            "ansible_user and ansible_ssh_private_key_file"
+        )
+    if isinstance(error, socket.gaierror):
+        return f"{where}: cannot resolve {target.address} ({error.strerror}); check ansible_host"
+    if isinstance(error, ConnectionRefusedError):
+        return (
+            f"{where}: connection refused; is sshd running there, "
+            "and is the port right (ansible_port)?"
+        )
+    if isinstance(error, TimeoutError):
+        return (
+            f"{where}: no answer within {timeout:g} s; is the host up, and are the address "
+            "and port right?"
+        )
+    if isinstance(error, OSError):
+        return f"{where}: cannot connect: {error.strerror or error}"
+    return f"{where}: the SSH handshake failed: {error or type(error).__name__}"
+
+
+def _where(target: SshTarget) -> str:
+    return f"{target.name} ({target.address}:{target.port})"
+
+
+def _known_hosts_name(target: SshTarget) -> str:
+    """How known_hosts names the host, as paramiko and OpenSSH look it up."""
+    return target.address if target.port == 22 else f"[{target.address}]:{target.port}"
+
+
+# ---- running the commands ----------------------------------------------------------------
+
+
+def _run_snapshot_command(
+    transport: paramiko.Transport, target: SshTarget, snapshot_file: SnapshotFile, *, as_root: bool
+) -> _CommandRun:
+    started = time.monotonic()
+    script = shlex.quote(snapshot_file.command)
+    output = _run(transport, target, f"env LC_ALL=C /bin/sh -c {script}")
+    if output.exit_status == 0 or not snapshot_file.needs_root or as_root:
+        return _CommandRun(output, time.monotonic() - started, used_sudo=False)
+    # -n: fail at once where sudo would ask for a password; one is never typed or sent.
+    retried = _run(transport, target, f"sudo -n env LC_ALL=C /bin/sh -c {script}")
+    log.debug(
+        "%s: %s failed (%d); sudo -n gave %d",
+        target.name,
+        snapshot_file.name,
+        output.exit_status,
+        retried.exit_status,
+    )
+    return _CommandRun(
+        retried, time.monotonic() - started, used_sudo=True, status_without_sudo=output.exit_status
+    )
+
+
+def _run(transport: paramiko.Transport, target: SshTarget, command_line: str) -> _Output:
+    try:
+        channel = transport.open_session(timeout=COMMAND_TIMEOUT)
+        try:
+            channel.exec_command(command_line)
+            channel.shutdown_write()  # a command that reads stdin sees EOF instead of waiting
+            return _read_until_exit(channel, deadline=time.monotonic() + COMMAND_TIMEOUT)
+        finally:
+            channel.close()
+    except (OSError, EOFError, paramiko.SSHException) as error:
+        raise HostUnreachableError(
+            f"{_where(target)}: the SSH connection failed while running `{command_line}`: "
+            f"{error or type(error).__name__}"
+        ) from None
+
+
+def _read_until_exit(channel: paramiko.Channel, deadline: float) -> _Output:
+    """Read stdout and stderr together (a full stderr must not stall stdout) until exit."""
+    stdout, stderr = bytearray(), bytearray()
+
+    def drain() -> None:
+        while channel.recv_ready():
+            stdout.extend(channel.recv(_READ_CHUNK))
+        while channel.recv_stderr_ready():
+            stderr.extend(channel.recv_stderr(_READ_CHUNK))
+
+    drain()
+    while not (channel.eof_received or channel.closed):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return _Output(-1, bytes(stdout), bytes(stderr), timed_out=True)
+        # The channel's file descriptor is readable when data, EOF or close arrived.
+        select.select([channel], [], [], remaining)
+        drain()
+    drain()
+    if not channel.status_event.wait(max(0.0, deadline - time.monotonic())):
+        return _Output(-1, bytes(stdout), bytes(stderr), timed_out=True)
+    return _Output(channel.exit_status, bytes(stdout), bytes(stderr))
+
+
+# ---- writing the snapshot ----------------------------------------------------------------
+
+
+def _remove_previous_snapshot(destination: Path) -> None:
+    """Files of an earlier probe would read as this one's (a stale nvidia-smi.err above all)."""
+    for name in (*(entry.name for entry in SNAPSHOT_FILES), NVIDIA_SMI_FAILURE, MANIFEST):
+        (destination / name).unlink(missing_ok=True)
+
+
+def _write_output(destination: Path, snapshot_file: SnapshotFile, output: _Output) -> None:
+    if output.exit_status == 0:
+        (destination / snapshot_file.name).write_bytes(output.stdout)
+    elif snapshot_file.name == NVIDIA_SMI_OUTPUT:
+        note = f"\n(labsmith: no exit within {COMMAND_TIMEOUT:g} s)\n" if output.timed_out else ""
+        (destination / NVIDIA_SMI_FAILURE).write_bytes(
+            output.stdout + output.stderr + note.encode()
+        )
+
+
+def _manifest_entry(snapshot_file: SnapshotFile, run: _CommandRun) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "command": snapshot_file.command,
+        "exit_status": run.output.exit_status,
+        "seconds": round(run.seconds, 4),
+    }
+    if run.used_sudo:
+        entry["sudo"] = True
+        entry["exit_status_without_sudo"] = run.status_without_sudo
+    if run.output.timed_out:
+        entry["timed_out"] = True
+    return entry
