@@ -41,7 +41,7 @@ systemctl disable --quiet ssh.service >/dev/null 2>&1 || true
 endef
 export INSTALL_OPENSSH_SERVER
 
-.PHONY: demo test lint typecheck unit system-deps bench clean
+.PHONY: demo test lint typecheck pytest system-deps bench clean
 
 $(INSTALLED): pyproject.toml
 	@if ! $(PYTHON) -m venv $(VENV) 2>/dev/null; then \
@@ -64,16 +64,17 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
-unit: $(INSTALLED) system-deps
+pytest: $(INSTALLED) system-deps
 	$(BIN)/pytest
 
 system-deps:
 	@bash -eo pipefail -c "$$INSTALL_OPENSSH_SERVER"
 
-test: lint typecheck unit
+test: lint typecheck pytest
 
-bench: $(INSTALLED)
+bench: $(INSTALLED) system-deps
 	$(BIN)/python benchmarks/validate_large_inventory.py
+	$(BIN)/python benchmarks/probe_loopback.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
