@@ -1,9 +1,13 @@
 """Collect a host snapshot over SSH: one connection per host, one channel per command.
 
 Only the read-only commands of ``SNAPSHOT_FILES`` are ever run. Each runs in its own channel
-of the one connection, under ``/bin/sh`` with ``LC_ALL=C`` (the login shell may be anything,
-and the parsers read untranslated output). A ``needs_root`` command that fails for a normal
-user is retried once with ``sudo -n``, which fails instead of asking for a password.
+of the one connection, a few at a time (each channel pays for the login shell's start-up,
+~150 ms when root's .bashrc runs pyenv), under ``/bin/sh`` with ``LC_ALL=C`` (the login
+shell may be anything, and the parsers read untranslated output) and a PATH that includes
+the sbin directories (dkms lives in /usr/sbin). A ``needs_root`` command run by a normal user
+goes through ``sudo -n`` first, which fails instead of asking for a password; when sudo is
+not allowed, the command runs unprivileged (dmesg_restrict makes plain ``dmesg`` fail, and
+``lspci -vvv`` then hides the capabilities, but it still names devices and drivers).
 
 Host keys are verified as OpenSSH does with ``StrictHostKeyChecking=yes`` (or
 ``accept-new`` with ``accept_new_host_key``): the system-wide and the user's known_hosts
@@ -39,6 +43,9 @@ NVIDIA_SMI_OUTPUT = "nvidia-smi.xml"
 NVIDIA_SMI_FAILURE = "nvidia-smi.err"  # what a failed nvidia-smi said: the checks explain it
 # nvidia-smi can hang for minutes on a wedged GPU; one command must not stall a whole probe.
 COMMAND_TIMEOUT = 120.0
+# OpenSSH's MaxSessions defaults to 10 channels per connection; stay well below it.
+CHANNELS_AT_ONCE = 4
+COMMAND_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _READ_CHUNK = 1 << 16
 # Probes of many hosts run in threads and may record new host keys in the same file.
 _known_hosts_lock = threading.Lock()
@@ -75,7 +82,7 @@ class _CommandRun:
     output: _Output
     seconds: float
     used_sudo: bool
-    status_without_sudo: int | None = None  # set when the sudo retry happened
+    sudo_status: int | None = None  # set when sudo -n was tried and refused or failed
 
 
 def collect_snapshot(
@@ -97,11 +104,17 @@ def collect_snapshot(
             raise HostUnreachableError(f"{_where(target)}: the SSH connection closed at once")
         destination.mkdir(parents=True, exist_ok=True)
         _remove_previous_snapshot(destination)
-        entries: dict[str, dict[str, Any]] = {}
-        for snapshot_file in SNAPSHOT_FILES:
-            run = _run_snapshot_command(transport, target, snapshot_file, as_root=user == "root")
-            _write_output(destination, snapshot_file, run.output)
-            entries[snapshot_file.name] = _manifest_entry(snapshot_file, run)
+        with ThreadPoolExecutor(max_workers=CHANNELS_AT_ONCE) as pool:
+            runs = pool.map(
+                lambda snapshot_file: _run_snapshot_command(
+                    transport, target, snapshot_file, as_root=user == "root"
+                ),
+                SNAPSHOT_FILES,
+            )
+            entries: dict[str, dict[str, Any]] = {}
+            for snapshot_file, run in zip(SNAPSHOT_FILES, runs, strict=True):
+                _write_output(destination, snapshot_file, run.output)
+                entries[snapshot_file.name] = _manifest_entry(snapshot_file, run)
     manifest = {
         "host": target.name,
         "address": target.address,
@@ -338,22 +351,17 @@ def _run_snapshot_command(
     transport: paramiko.Transport, target: SshTarget, snapshot_file: SnapshotFile, *, as_root: bool
 ) -> _CommandRun:
     started = time.monotonic()
-    script = shlex.quote(snapshot_file.command)
-    output = _run(transport, target, f"env LC_ALL=C /bin/sh -c {script}")
-    if output.exit_status == 0 or not snapshot_file.needs_root or as_root:
-        return _CommandRun(output, time.monotonic() - started, used_sudo=False)
-    # -n: fail at once where sudo would ask for a password; one is never typed or sent.
-    retried = _run(transport, target, f"sudo -n env LC_ALL=C /bin/sh -c {script}")
-    log.debug(
-        "%s: %s failed (%d); sudo -n gave %d",
-        target.name,
-        snapshot_file.name,
-        output.exit_status,
-        retried.exit_status,
-    )
-    return _CommandRun(
-        retried, time.monotonic() - started, used_sudo=True, status_without_sudo=output.exit_status
-    )
+    command = f"env LC_ALL=C PATH={COMMAND_PATH} /bin/sh -c {shlex.quote(snapshot_file.command)}"
+    sudo_status = None
+    if snapshot_file.needs_root and not as_root:
+        # -n: fail at once where sudo would ask for a password; one is never typed or sent.
+        with_sudo = _run(transport, target, f"sudo -n {command}")
+        if with_sudo.exit_status == 0:
+            return _CommandRun(with_sudo, time.monotonic() - started, used_sudo=True)
+        sudo_status = with_sudo.exit_status
+        log.debug("%s: sudo -n %s gave %d", target.name, snapshot_file.name, sudo_status)
+    output = _run(transport, target, command)
+    return _CommandRun(output, time.monotonic() - started, used_sudo=False, sudo_status=sudo_status)
 
 
 def _run(transport: paramiko.Transport, target: SshTarget, command_line: str) -> _Output:
@@ -423,7 +431,8 @@ def _manifest_entry(snapshot_file: SnapshotFile, run: _CommandRun) -> dict[str, 
     }
     if run.used_sudo:
         entry["sudo"] = True
-        entry["exit_status_without_sudo"] = run.status_without_sudo
+    if run.sudo_status is not None:
+        entry["sudo_refused_with"] = run.sudo_status
     if run.output.timed_out:
         entry["timed_out"] = True
     return entry

@@ -45,10 +45,10 @@ class SnapshotFile:
     needs_root: bool = False  # retried with `sudo -n` when it fails as a normal user
 
 
-# The order is the order the collector runs them in.
+# All read-only; a needs_root command goes through sudo -n when the probe's user is not root.
 SNAPSHOT_FILES: tuple[SnapshotFile, ...] = (
     SnapshotFile("cmdline", "cat /proc/cmdline"),
-    SnapshotFile("dmesg", "dmesg 2>/dev/null || journalctl -k -b --no-pager -q", needs_root=True),
+    SnapshotFile("dmesg", "dmesg || journalctl -k -b --no-pager -q", needs_root=True),
     SnapshotFile("lspci", "lspci -nnkvvv -D", needs_root=True),
     SnapshotFile("iommu_groups", "find /sys/kernel/iommu_groups/ -mindepth 3 -type l | sort -V"),
     SnapshotFile("nvidia-smi.xml", "nvidia-smi -q -x"),
