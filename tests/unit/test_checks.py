@@ -209,3 +209,59 @@ def test_acs_override_spelled_with_a_dash_or_underscore(tmp_path: Path) -> None:
         tmp_path, {}, {"cmdline": "root=/dev/sda1 pcie-acs-override=downstream,multifunction\n"}
     )
     assert check(report, "iommu.acs_override").status == "warn"
+
+
+def test_secure_boot_on_warns_about_unsigned_dkms_modules(tmp_path: Path) -> None:
+    report = judged(tmp_path, {}, {"sb-state": "SecureBoot enabled\n", "efi": "efivars\n"})
+    assert check(report, "boot.uefi").status == "pass"
+    secure_boot = check(report, "boot.secure_boot")
+    assert secure_boot.status == "warn" and "mokutil --import" in secure_boot.message
+
+
+def test_legacy_boot_from_the_manifest_makes_secure_boot_moot(tmp_path: Path) -> None:
+    manifest = '{"commands": {"efi": {"command": "ls /sys/firmware/efi", "exit_status": 2}}}'
+    report = judged(
+        tmp_path,
+        {},
+        {"manifest.json": manifest, "sb-state": "EFI variables are not supported on this system\n"},
+    )
+    assert check(report, "boot.uefi").status == "warn"
+    assert check(report, "boot.secure_boot").status == "pass"
+
+
+def test_secure_boot_off_passes(tmp_path: Path) -> None:
+    report = judged(tmp_path, {}, {"sb-state": "SecureBoot disabled\n"})
+    assert check(report, "boot.secure_boot").status == "pass"
+
+
+def test_interrupt_remapping_off_warns(tmp_path: Path) -> None:
+    log = "[    0.100000] DMAR: IOMMU enabled\n[    0.200000] DMAR-IR: IRQ remapping was disabled\n"
+    report = judged(tmp_path, {}, {"dmesg": log})
+    assert check(report, "iommu.active").status == "pass"
+    remapping = check(report, "iommu.interrupt_remapping")
+    assert remapping.status == "warn" and "allow_unsafe_interrupts" in remapping.message
+
+
+def test_gpu_driving_a_display_warns(tmp_path: Path) -> None:
+    xml = (HOST_FIXTURES / "nvsmi_dual_rtx_a5000_v13.xml").read_text()
+    xml = xml.replace(
+        "<display_active>Disabled</display_active>", "<display_active>Enabled</display_active>", 1
+    )
+    report = judged(tmp_path, {}, {"nvidia-smi.xml": xml})
+    first, second = report.gpus
+    assert reason(first, "gpu.display").status == "warn"
+    assert [r for r in second.reasons if r.id == "gpu.display"] == []
+
+
+def test_two_gpus_in_one_group_must_go_to_one_vm(tmp_path: Path) -> None:
+    listing = (
+        "IOMMU Group 1 00:01.0 PCI bridge [0604]: Intel Corporation Device [8086:1901]\n"
+        "IOMMU Group 1 01:00.0 VGA compatible controller [0300]: NVIDIA Corporation GA102 [10de:2204]\n"
+        "IOMMU Group 1 02:00.0 VGA compatible controller [0300]: NVIDIA Corporation GA106 [10de:2504]\n"
+    )
+    report = judged(tmp_path, {}, {"iommu_groups": listing})
+    first, second = report.gpus
+    shared = reason(first, "gpu.shared_group")
+    assert shared.status == "warn" and "0000:02:00.0" in shared.message
+    assert reason(first, "gpu.isolation").status == "pass"  # only GPUs and a bridge share it
+    assert reason(second, "gpu.shared_group").status == "warn"
