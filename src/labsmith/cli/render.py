@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from labsmith.inventory.lab import Guest, Lab, PhysicalHost
@@ -39,7 +40,8 @@ def print_findings(console: Console, source: Path, report: Report) -> None:
         )
     for found in report.findings:
         style = SEVERITY_STYLE[found.severity]
-        console.print(f"[{style}]{found.severity}[/] {found.location}  [dim]\\[{found.rule}][/]")
+        location = escape(found.location)
+        console.print(f"[{style}]{found.severity}[/] {location}  [dim]\\[{found.rule}][/]")
         console.print(f"    {found.message}", markup=False)
         console.print(f"    fix: {found.fix}", markup=False)
     errors, warnings = len(report.errors), len(report.warnings)
