@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from labsmith import __version__
+from labsmith.cli.fit import fit
 from labsmith.cli.graph import graph
 from labsmith.cli.probe import probe
 from labsmith.cli.validate import validate
@@ -34,3 +35,4 @@ def main() -> None:
 main.add_command(validate)
 main.add_command(graph)
 main.add_command(probe)
+main.add_command(fit)

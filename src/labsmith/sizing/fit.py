@@ -1,0 +1,100 @@
+"""The inventory's fit plan: every model-serving service's models placed on its GPUs.
+
+A service on a physical host uses the host-mode GPUs it names (or all of them); a service in
+a guest uses the GPUs passed or shared to that guest. Models of one service are placed one
+after another and stay resident together (Ollama keeps up to 3 per GPU loaded), so each sees
+what the earlier ones left free.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+from labsmith.inventory.lab import Guest, Lab, PhysicalHost
+from labsmith.inventory.model import ModelRef, Service
+from labsmith.sizing.catalog import UnknownModelError, find_model
+from labsmith.sizing.memory import model_memory
+from labsmith.sizing.placement import GpuSlot, Placement, place_ollama, place_vllm
+
+MODEL_SERVERS = {"ollama": "ollama", "llama_cpp": "ollama", "vllm": "vllm"}
+DEFAULT_QUANT = "Q4_K_M"  # what Ollama's library tags without a suffix pull
+
+
+@dataclass(frozen=True)
+class ModelFit:
+    owner: str  # inventory host or guest running the service
+    service_index: int
+    service: str
+    model_index: int
+    model: ModelRef
+    placement: Placement | None  # None when the model is unknown
+    problem: str = ""
+
+
+def plan_lab(lab: Lab, only: str | None = None) -> list[ModelFit]:
+    owners: list[PhysicalHost | Guest] = [*lab.hosts.values(), *lab.guests.values()]
+    fits: list[ModelFit] = []
+    for owner in sorted(owners, key=lambda o: o.name):
+        if only is not None and only not in (owner.name, _node_name(owner)):
+            continue
+        gpus = _gpu_slots(owner, lab)
+        memory_free = (
+            owner.spec.memory if isinstance(owner, PhysicalHost) else owner.spec.guest.memory
+        )
+        for index, service in enumerate(owner.spec.services):
+            if service.kind in MODEL_SERVERS:
+                fits.extend(_plan_service(owner.name, index, service, gpus, memory_free))
+    return fits
+
+
+def _node_name(owner: PhysicalHost | Guest) -> str:
+    return owner.name if isinstance(owner, PhysicalHost) else owner.spec.guest.node
+
+
+def _gpu_slots(owner: PhysicalHost | Guest, lab: Lab) -> dict[str, GpuSlot]:
+    if isinstance(owner, PhysicalHost):
+        host, names = owner, {gpu.name for gpu in owner.spec.gpus if gpu.mode == "host"}
+    else:
+        node = lab.hosts.get(owner.spec.guest.node)
+        if node is None:
+            return {}
+        host, names = node, set(owner.spec.guest.gpus)
+    return {gpu.name: GpuSlot(gpu.name, gpu.vram) for gpu in host.spec.gpus if gpu.name in names}
+
+
+def _plan_service(
+    owner: str, index: int, service: Service, gpus: dict[str, GpuSlot], memory_free: int
+) -> Iterator[ModelFit]:
+    slots = [gpus[name] for name in (service.gpus or list(gpus)) if name in gpus]
+    for model_index, model in enumerate(service.models):
+        fit = fit_model(model, slots, MODEL_SERVERS[service.kind], memory_free)
+        if isinstance(fit, str):
+            yield ModelFit(owner, index, service.name, model_index, model, None, fit)
+            continue
+        yield ModelFit(owner, index, service.name, model_index, model, fit)
+        taken = {share.gpu: share.total_bytes for share in fit.devices}
+        slots = [
+            replace(slot, taken_bytes=slot.taken_bytes + taken.get(slot.name, 0)) for slot in slots
+        ]
+        memory_free -= fit.cpu_bytes
+
+
+def fit_model(
+    model: ModelRef, gpus: list[GpuSlot], runtime: str, cpu_bytes_free: int | None
+) -> Placement | str:
+    """The placement, or why the model cannot be sized."""
+    try:
+        spec = find_model(model.name)
+    except UnknownModelError:
+        return (
+            f"{model.name} is not in labsmith's model catalog; size it from its GGUF file "
+            "with labsmith fit --gguf FILE"
+        )
+    try:
+        memory = model_memory(
+            spec, model.quant or DEFAULT_QUANT, model.context, model.parallel, model.kv_cache
+        )
+    except ValueError as error:
+        return str(error)
+    if runtime == "vllm":
+        return place_vllm(spec, memory, gpus)
+    return place_ollama(spec, memory, gpus, cpu_bytes_free)
