@@ -20,10 +20,18 @@ EXPECTED: dict[str, list[dict[str, str]]] = yaml.safe_load(
 )
 
 
+# The workstation runs a 70B beside two small models on one 24 GB card on purpose: its 256 GB
+# of RAM takes the layers that spill, and validate says so.
+EXAMPLE_WARNINGS = {
+    "workstation": [("fit.spills", "host_vars/ws1.yml: labsmith_services[0].models[2]")],
+}
+
+
 @pytest.mark.parametrize("lab", GOOD_LABS, ids=lambda p: p.name)
-def test_example_labs_have_no_findings(lab: Path) -> None:
+def test_example_labs_have_no_findings_but_their_known_warnings(lab: Path) -> None:
     report = validate(lab)
-    assert [f.location + " " + f.message for f in report.findings] == []
+    assert [(f.rule, f.location) for f in report.findings] == EXAMPLE_WARNINGS.get(lab.name, [])
+    assert report.valid
     assert report.lab.hosts, "an example lab declares at least one physical host"
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from labsmith.sizing.catalog import ModelSpec
-from labsmith.sizing.memory import compute_bytes, kv_cache_bytes, weights_bytes
+from labsmith.sizing.memory import compute_bytes, kv_cache_bytes, model_memory, weights_bytes
 
 GIB = 1024**3
 MIB = 1024**2
@@ -73,5 +73,19 @@ def test_weights_from_the_file_size_or_bits_per_weight() -> None:
 
 
 def test_compute_graph_follows_ollamas_llama_estimate() -> None:
-    # 4 x 512 x (1 + 4 x 4096 + 8192 x (1 + 32)) bytes
-    assert compute_bytes(MISTRAL_7B, 8192, 1) == 4 * 512 * (1 + 4 * 4096 + 8192 * 33)
+    # 4 x 512 x (1 + 4 x 4096 + 8192 x (1 + 32)) bytes: the attention scores dominate
+    assert compute_bytes(MISTRAL_7B, 8192, 1, flash_attention=False) == 4 * 512 * (
+        1 + 4 * 4096 + 8192 * 33
+    )
+    # with flash attention only the output logits remain: 4 x 512 x (4096 + 32768)
+    assert compute_bytes(MISTRAL_7B, 8192, 1, flash_attention=True) == 4 * 512 * (4096 + 32768)
+
+
+def test_a_quantised_kv_cache_implies_flash_attention() -> None:
+    f16 = model_memory(MISTRAL_7B, "Q4_K_M", 8192, 1, "f16")
+    q8 = model_memory(MISTRAL_7B, "Q4_K_M", 8192, 1, "q8_0")
+    assert (
+        q8.compute_bytes
+        == compute_bytes(MISTRAL_7B, 8192, 1, flash_attention=True)
+        < f16.compute_bytes
+    )

@@ -37,11 +37,13 @@ def plan_lab(lab: Lab, only: str | None = None) -> list[ModelFit]:
         if only is not None and only not in (owner.name, _node_name(owner)):
             continue
         gpus = _gpu_slots(owner, lab)
+        if gpus is None:
+            continue  # its GPUs cannot be known: the inventory's own findings say why
         memory_free = (
             owner.spec.memory if isinstance(owner, PhysicalHost) else owner.spec.guest.memory
         )
         for index, service in enumerate(owner.spec.services):
-            if service.kind in MODEL_SERVERS:
+            if service.kind in MODEL_SERVERS and set(service.gpus) <= set(gpus):
                 fits.extend(_plan_service(owner.name, index, service, gpus, memory_free))
     return fits
 
@@ -50,15 +52,24 @@ def _node_name(owner: PhysicalHost | Guest) -> str:
     return owner.name if isinstance(owner, PhysicalHost) else owner.spec.guest.node
 
 
-def _gpu_slots(owner: PhysicalHost | Guest, lab: Lab) -> dict[str, GpuSlot]:
+def _gpu_slots(owner: PhysicalHost | Guest, lab: Lab) -> dict[str, GpuSlot] | None:
+    """The GPUs the owner's services may use, or None when the inventory leaves them unknown
+    (a guest on an unknown node, or given a GPU its node does not have or cannot give it:
+    VMs take passthrough GPUs, containers share host-mode ones)."""
     if isinstance(owner, PhysicalHost):
-        host, names = owner, {gpu.name for gpu in owner.spec.gpus if gpu.mode == "host"}
+        host, names, mode = owner, {g.name for g in owner.spec.gpus if g.mode == "host"}, "host"
     else:
         node = lab.hosts.get(owner.spec.guest.node)
-        if node is None:
-            return {}
+        if node is None or node.spec.kind != "proxmox":
+            return None
         host, names = node, set(owner.spec.guest.gpus)
-    return {gpu.name: GpuSlot(gpu.name, gpu.vram) for gpu in host.spec.gpus if gpu.name in names}
+        mode = "passthrough" if owner.spec.guest.type == "qemu" else "host"
+    slots = {
+        gpu.name: GpuSlot(gpu.name, gpu.vram)
+        for gpu in host.spec.gpus
+        if gpu.name in names and gpu.mode == mode
+    }
+    return slots if len(slots) == len(names) else None
 
 
 def _plan_service(

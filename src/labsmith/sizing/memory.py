@@ -13,7 +13,10 @@ Constants and where they come from:
   without a known file, parameters x the quantisation's bits per weight.
 - The compute graph follows Ollama's estimate for llama-style models (llm/memory.go):
   the larger of 4 x batch x (1 + 4 x embedding + cached tokens x (1 + heads)) and
-  4 x batch x (embedding + vocab) bytes, with batch 512.
+  4 x batch x (embedding + vocab) bytes, with batch 512. The first term is the f32 attention
+  score matrix of one micro-batch; flash attention never materialises it, which leaves the
+  output logits (the second term). A quantised KV cache needs flash attention (Ollama applies
+  OLLAMA_KV_CACHE_TYPE only with it on), so q8_0/q4_0 imply it.
 - Each GPU that holds layers keeps a CUDA/ROCm context and allocator slack: Ollama reserves
   457 MiB per GPU (its minimum memory per device).
 """
@@ -75,10 +78,12 @@ def kv_cache_bytes(spec: ModelSpec, context: int, parallel: int, kv_type: KvCach
     return int((global_layers * tokens + local_layers * local_tokens) * per_token_layer)
 
 
-def compute_bytes(spec: ModelSpec, context: int, parallel: int) -> int:
+def compute_bytes(spec: ModelSpec, context: int, parallel: int, *, flash_attention: bool) -> int:
+    output = 4 * BATCH * (spec.embedding + spec.vocab)
+    if flash_attention:
+        return output
     tokens = context * parallel
     attention = 4 * BATCH * (1 + 4 * spec.embedding + tokens * (1 + spec.attention_heads))
-    output = 4 * BATCH * (spec.embedding + spec.vocab)
     return max(attention, output)
 
 
@@ -88,5 +93,5 @@ def model_memory(
     return Memory(
         weights_bytes=weights_bytes(spec, quant),
         kv_bytes=kv_cache_bytes(spec, context, parallel, kv_type),
-        compute_bytes=compute_bytes(spec, context, parallel),
+        compute_bytes=compute_bytes(spec, context, parallel, flash_attention=kv_type != "f16"),
     )

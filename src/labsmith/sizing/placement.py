@@ -160,8 +160,10 @@ def _judge_layers(
     tightest = min(shares, key=lambda share: share.headroom_bytes / share.vram_bytes)
     if tightest.headroom_bytes < TIGHT_HEADROOM * tightest.vram_bytes:
         return "tight", f"under 10% of {tightest.gpu}'s VRAM stays free"
-    where = ", ".join(f"{share.gpu} ({share.layers} layers)" for share in shares)
-    return "fits", f"all {spec.layers} layers on {where}"
+    if len(shares) == 1:
+        return "fits", f"all {spec.layers} layers on {shares[0].gpu}"
+    where = ", ".join(f"{share.gpu} ({share.layers})" for share in shares)
+    return "fits", f"all {spec.layers} layers, split {where}"
 
 
 def place_vllm(spec: ModelSpec, memory: Memory, gpus: list[GpuSlot]) -> Placement:

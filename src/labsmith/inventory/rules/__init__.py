@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterator
 
 from labsmith.inventory.findings import Finding
 from labsmith.inventory.lab import Lab
-from labsmith.inventory.rules import gpus, guests, network, services, storage
+from labsmith.inventory.rules import gpus, guests, models, network, services, storage
 
 SCHEMA_RULES = {
     "schema.invalid": "a value of the wrong type or format",
@@ -21,6 +21,7 @@ RULES: dict[str, str] = {
     **network.RULES,
     **storage.RULES,
     **services.RULES,
+    **models.RULES,
 }
 
 _CHECKS: tuple[Callable[[Lab], Iterator[Finding]], ...] = (
@@ -29,6 +30,7 @@ _CHECKS: tuple[Callable[[Lab], Iterator[Finding]], ...] = (
     network.check_network,
     storage.check_storage,
     services.check_services,
+    models.check_models,
 )
 
 

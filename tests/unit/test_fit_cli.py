@@ -1,0 +1,90 @@
+"""``labsmith fit``: ad hoc and for the inventory's plan, tables and JSON."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner, Result
+
+from labsmith.cli import main
+from tests.conftest import INVENTORIES
+from tests.unit.test_sizing_gguf import write_model
+
+GIB = 1024**3
+
+
+def fit(*args: str) -> Result:
+    return CliRunner().invoke(main, ["fit", *args])
+
+
+def placements(result: Result) -> list[dict[str, Any]]:
+    document: dict[str, list[dict[str, Any]]] = json.loads(result.stdout)
+    return document["placements"]
+
+
+def test_ad_hoc_mistral_32k_f16_kv_is_4_gib_and_fits_24g() -> None:
+    result = fit(
+        "--model", "mistral:7b", "--ctx", "32768", "--kv-cache", "f16", "--gpu", "24", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    [placement] = placements(result)
+    assert placement["kv_bytes"] == 4 * GIB
+    assert placement["fits"] is True and placement["verdict"] == "fits"
+    assert (
+        placement["total_bytes"]
+        == placement["weights_bytes"] + placement["kv_bytes"] + placement["overhead_bytes"]
+    )
+    [device] = placement["devices"]
+    assert device["layers"] == 32 and device["vram_bytes"] == 24 * GIB
+
+
+def test_ad_hoc_70b_on_one_24g_card_does_not_fit_on_it() -> None:
+    result = fit(
+        "--model", "llama3.1:70b", "--quant", "Q4_K_M", "--ctx", "8192", "--gpu", "24G", "--json"
+    )
+    assert result.exit_code == 0  # Ollama runs it, spilling to the CPU: a warning, not a failure
+    [placement] = placements(result)
+    assert placement["fits"] is False and placement["verdict"] == "spills"
+    assert placement["cpu_layers"] > 0
+
+
+def test_ad_hoc_vllm_tensor_parallel_3_exits_1() -> None:
+    result = fit(
+        "--model", "llama3.1:8b", "--runtime", "vllm", "--gpu", "12", "--gpu", "12", "--gpu", "12"
+    )
+    assert result.exit_code == 1
+    assert "does not divide the 32 attention heads" in result.stdout
+
+
+def test_unknown_model_exits_2_and_points_at_gguf() -> None:
+    result = fit("--model", "my-finetune:13b", "--gpu", "24")
+    assert result.exit_code == 2
+    assert "--gguf" in result.stderr
+
+
+def test_gguf_file_is_sized_from_its_header(tmp_path: Path) -> None:
+    path = write_model(tmp_path / "tiny.gguf")
+    result = fit("--gguf", str(path), "--ctx", "1024", "--gpu", "1", "--json")
+    assert result.exit_code == 0, result.output
+    [placement] = placements(result)
+    assert placement["weights_bytes"] == path.stat().st_size
+    assert (
+        placement["kv_bytes"] == 2 * 4 * 1024 * 2 * 32 * 2
+    )  # 2 x layers x ctx x kv heads x dim x f16
+
+
+def test_example_lab_fit_table() -> None:
+    result = fit("-i", str(INVENTORIES / "example"), "--json")
+    assert result.exit_code == 0, result.output
+    by_model = {(p["owner"], p["model"]): p for p in placements(result)}
+    mistral = by_model[("ai-public", "mistral:7b")]
+    assert mistral["fits"] is True and [d["gpu"] for d in mistral["devices"]] == ["rtx3060"]
+    qwen = by_model[("ai-private", "qwen2.5:32b")]
+    assert qwen["fits"] is True and [d["gpu"] for d in qwen["devices"]] == ["rtx5090"]
+
+
+def test_table_output_names_devices_and_verdicts() -> None:
+    result = fit("-i", str(INVENTORIES / "example"), "--host", "ai-public")
+    assert result.exit_code == 0, result.output
+    assert "rtx3060" in result.stdout and "fits" in result.stdout
+    assert "ai-private" not in result.stdout
