@@ -7,7 +7,7 @@ from typing import Any
 from click.testing import CliRunner, Result
 
 from labsmith.cli import main
-from tests.conftest import INVENTORIES
+from tests.conftest import FIXTURES, INVENTORIES
 from tests.unit.test_sizing_gguf import write_model
 
 GIB = 1024**3
@@ -88,3 +88,32 @@ def test_table_output_names_devices_and_verdicts() -> None:
     assert result.exit_code == 0, result.output
     assert "rtx3060" in result.stdout and "fits" in result.stdout
     assert "ai-private" not in result.stdout
+
+
+def test_a_display_gpus_desktop_vram_from_a_probe_snapshot_is_not_for_models(
+    write_tree: Any, tmp_path: Path
+) -> None:
+    host = (
+        "---\nlabsmith_kind: metal\nlabsmith_cpu: {vendor: amd, cores: 16}\nlabsmith_memory: 64G\n"
+        "labsmith_gpus:\n  - {name: a5000, pci: '0000:81:00.0', vendor_device: '10de:2231', vram: 24G,"
+        " mode: host, display: true}\n"
+        "labsmith_services:\n  - name: ollama\n    kind: ollama\n"
+        "    models: [{name: 'mistral:7b', context: 8192}]\n"
+    )
+    lab = write_tree(
+        {"lab/hosts.yml": "---\nall:\n  hosts:\n    ws:\n", "lab/host_vars/ws.yml": host}
+    )
+    xml = (FIXTURES / "host" / "nvsmi_dual_rtx_a5000_v13.xml").read_text()
+    xml = xml.replace(
+        "<display_active>Disabled</display_active>", "<display_active>Enabled</display_active>", 1
+    )
+    (tmp_path / "snaps" / "ws").mkdir(parents=True)
+    (tmp_path / "snaps" / "ws" / "nvidia-smi.xml").write_text(xml)
+    plain = placements(fit("-i", str(lab / "lab"), "--json"))
+    probed = placements(
+        fit("-i", str(lab / "lab"), "--snapshots", str(tmp_path / "snaps"), "--json")
+    )
+    [before], [after] = plain[0]["devices"], probed[0]["devices"]
+    # the fixture's first A5000 shows 22437 MiB in use; with its display on, models cannot have it
+    assert before["free_before_bytes"] - after["free_before_bytes"] == 22437 * 1024**2
+    assert (plain[0]["verdict"], probed[0]["verdict"]) == ("fits", "spills")

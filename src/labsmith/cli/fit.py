@@ -15,7 +15,7 @@ from labsmith.inventory.errors import LabsmithError
 from labsmith.inventory.model import ModelRef
 from labsmith.inventory.sizes import format_size, parse_size
 from labsmith.inventory.validate import validate
-from labsmith.sizing.fit import ModelFit, fit_model, plan_lab
+from labsmith.sizing.fit import ModelFit, display_reservations, fit_model, plan_lab
 from labsmith.sizing.gguf import GgufError, spec_from_gguf
 from labsmith.sizing.memory import model_memory
 from labsmith.sizing.placement import GpuSlot, Placement, place_ollama, place_vllm
@@ -35,6 +35,11 @@ class FitInputError(LabsmithError):
     help="Plan the inventory's models (default: the bundled example lab).",
 )
 @click.option("--host", help="Only this host or guest (a node name also selects its guests).")
+@click.option(
+    "--snapshots",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Probe snapshots (labsmith probe --out): VRAM a display GPU's desktop holds.",
+)
 @click.option("--model", help="Ad hoc: a catalog model, e.g. llama3.1:8b.")
 @click.option(
     "--gguf",
@@ -56,6 +61,7 @@ class FitInputError(LabsmithError):
 def fit(
     inventory: Path | None,
     host: str | None,
+    snapshots: Path | None,
     model: str | None,
     gguf: Path | None,
     quant: str,
@@ -83,8 +89,9 @@ def fit(
         placement = _ad_hoc(ref, gguf, [_gpu(text, n) for n, text in enumerate(gpus)], runtime, ram)
         fits = [ModelFit("ad hoc", 0, runtime, 0, ref, placement)]
     else:
-        report = validate(resolve_inventory(inventory))
-        fits = plan_lab(report.lab, host)
+        lab = validate(resolve_inventory(inventory)).lab
+        reserved = display_reservations(lab, snapshots) if snapshots else {}
+        fits = plan_lab(lab, host, reserved)
     _print(fits, as_json)
     if any(f.placement is not None and f.placement.verdict == "does_not_fit" for f in fits):
         raise click.exceptions.Exit(1)
@@ -155,6 +162,7 @@ def fit_json(item: ModelFit) -> dict[str, Any]:
                 "overhead_bytes": d.overhead_bytes,
                 "total_bytes": d.total_bytes,
                 "vram_bytes": d.vram_bytes,
+                "free_before_bytes": d.free_before_bytes,
                 "headroom_bytes": d.headroom_bytes,
             }
             for d in placement.devices

@@ -8,7 +8,9 @@ what the earlier ones left free.
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
+from labsmith.facts.snapshot import load_snapshot
 from labsmith.inventory.lab import Guest, Lab, PhysicalHost
 from labsmith.inventory.model import ModelRef, Service
 from labsmith.sizing.catalog import UnknownModelError, find_model
@@ -30,13 +32,17 @@ class ModelFit:
     problem: str = ""
 
 
-def plan_lab(lab: Lab, only: str | None = None) -> list[ModelFit]:
+def plan_lab(
+    lab: Lab, only: str | None = None, reserved: dict[tuple[str, str], int] | None = None
+) -> list[ModelFit]:
+    """``reserved`` maps (physical host, GPU name) to VRAM already taken, e.g. by a desktop
+    on a display GPU as a probe snapshot showed it."""
     owners: list[PhysicalHost | Guest] = [*lab.hosts.values(), *lab.guests.values()]
     fits: list[ModelFit] = []
     for owner in sorted(owners, key=lambda o: o.name):
         if only is not None and only not in (owner.name, _node_name(owner)):
             continue
-        gpus = _gpu_slots(owner, lab)
+        gpus = _gpu_slots(owner, lab, reserved or {})
         if gpus is None:
             continue  # its GPUs cannot be known: the inventory's own findings say why
         memory_free = (
@@ -52,7 +58,9 @@ def _node_name(owner: PhysicalHost | Guest) -> str:
     return owner.name if isinstance(owner, PhysicalHost) else owner.spec.guest.node
 
 
-def _gpu_slots(owner: PhysicalHost | Guest, lab: Lab) -> dict[str, GpuSlot] | None:
+def _gpu_slots(
+    owner: PhysicalHost | Guest, lab: Lab, reserved: dict[tuple[str, str], int]
+) -> dict[str, GpuSlot] | None:
     """The GPUs the owner's services may use, or None when the inventory leaves them unknown
     (a guest on an unknown node, or given a GPU its node does not have or cannot give it:
     VMs take passthrough GPUs, containers share host-mode ones)."""
@@ -65,7 +73,7 @@ def _gpu_slots(owner: PhysicalHost | Guest, lab: Lab) -> dict[str, GpuSlot] | No
         host, names = node, set(owner.spec.guest.gpus)
         mode = "passthrough" if owner.spec.guest.type == "qemu" else "host"
     slots = {
-        gpu.name: GpuSlot(gpu.name, gpu.vram)
+        gpu.name: GpuSlot(gpu.name, gpu.vram, reserved.get((host.name, gpu.name), 0))
         for gpu in host.spec.gpus
         if gpu.name in names and gpu.mode == mode
     }
@@ -109,3 +117,20 @@ def fit_model(
     if runtime == "vllm":
         return place_vllm(spec, memory, gpus)
     return place_ollama(spec, memory, gpus, cpu_bytes_free)
+
+
+def display_reservations(lab: Lab, snapshots: Path) -> dict[tuple[str, str], int]:
+    """VRAM in use on each display GPU when ``snapshots/<host>/`` was probed: the console
+    or desktop keeps it, so models cannot have it."""
+    reserved: dict[tuple[str, str], int] = {}
+    for host in lab.hosts.values():
+        directory = snapshots / host.name
+        if not directory.is_dir():
+            continue
+        smi = load_snapshot(directory).nvidia_smi
+        by_address = {gpu.pci_address: gpu for gpu in smi.gpus} if smi else {}
+        for gpu in host.spec.gpus:
+            seen = by_address.get(gpu.pci)
+            if seen and (seen.display_active or seen.display_attached) and seen.vram_used_bytes:
+                reserved[(host.name, gpu.name)] = seen.vram_used_bytes
+    return reserved
