@@ -55,6 +55,7 @@ $(INSTALLED): pyproject.toml
 demo: $(INSTALLED)
 	$(BIN)/labsmith validate
 	$(BIN)/labsmith graph
+	$(BIN)/labsmith fit
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests benchmarks
