@@ -18,7 +18,8 @@ from labsmith.sizing.memory import model_memory
 from labsmith.sizing.placement import GpuSlot, Placement, place_ollama, place_vllm
 
 MODEL_SERVERS = {"ollama": "ollama", "llama_cpp": "ollama", "vllm": "vllm"}
-DEFAULT_QUANT = "Q4_K_M"  # what Ollama's library tags without a suffix pull
+# What most Ollama library tags pull (older ones, e.g. mistral:7b, pull Q4_0).
+DEFAULT_QUANT = "Q4_K_M"
 
 
 @dataclass(frozen=True)
