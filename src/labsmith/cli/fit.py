@@ -1,16 +1,14 @@
 """``labsmith fit``: will the models fit in VRAM with their context and parallel requests?"""
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from labsmith.cli.options import resolve_inventory
+from labsmith.cli.options import make_console, resolve_inventory
 from labsmith.inventory.errors import LabsmithError
 from labsmith.inventory.model import ModelRef
 from labsmith.inventory.sizes import format_size, parse_size
@@ -174,7 +172,7 @@ def _print(fits: list[ModelFit], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"placements": [fit_json(item) for item in fits]}, indent=2))
         return
-    console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 140)
+    console = make_console()
     if not fits:
         console.print("no model-serving service with models (ollama, llama_cpp, vllm) here")
     table = Table(title="VRAM fit", title_justify="left")

@@ -1,10 +1,12 @@
 """Options several commands share, defined once."""
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import click
+from rich.console import Console
 
 from labsmith.resources import example_inventory
 
@@ -41,3 +43,9 @@ def resolve_inventory(inventory: Path | None) -> Path:
     example = example_inventory()
     click.echo(f"no -i given: using the bundled example lab ({example})", err=True)
     return example
+
+
+def make_console() -> Console:
+    """Rich output for people; piped output (CI logs, `| less`) gets room for the tables
+    instead of rich's 80 columns."""
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 140)

@@ -1,15 +1,14 @@
 """``labsmith probe``: collect a host snapshot over SSH (or read a saved one) and judge it."""
 
 import json
-import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from labsmith.checks.probe_report import ProbeReport, judge
+from labsmith.cli.options import make_console
 from labsmith.facts.collect import CollectResult, HostUnreachableError, collect_snapshots
 from labsmith.facts.snapshot import HostFacts, load_snapshot
 from labsmith.facts.targets import SshTarget, targets_from_inventory
@@ -177,7 +176,7 @@ def _print(
             )
         )
         return
-    console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 140)
+    console = make_console()
     for report in reports:
         console.print(_checks_table(report))
         if report.gpus:

@@ -1,13 +1,11 @@
 """``labsmith validate``: check an inventory offline and summarise the lab."""
 
 import json
-import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 
-from labsmith.cli.options import inventory_option, json_option, resolve_inventory
+from labsmith.cli.options import inventory_option, json_option, make_console, resolve_inventory
 from labsmith.cli.render import print_findings, print_summary, report_json
 from labsmith.inventory.errors import UnusableInventoryError
 from labsmith.inventory.validate import validate as validate_inventory
@@ -31,9 +29,7 @@ def validate(inventory: Path | None, vault_password_file: Path | None, as_json: 
     if as_json:
         click.echo(json.dumps(report_json(source, report), indent=2))
     else:
-        # Piped output (CI logs, `| less`) gets room for the tables instead of rich's 80.
-        width = None if sys.stdout.isatty() else 140
-        console = Console(highlight=False, soft_wrap=True, width=width)
+        console = make_console()
         print_summary(console, report)
         print_findings(console, source, report)
     if not report.valid:
