@@ -8,6 +8,7 @@ and PCI bridges may share its IOMMU group; anything else makes it non-isolated.
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from labsmith.checks.host import acs_override_evidence
 from labsmith.checks.verdict import Check, GpuVerdict, Status, worst
 from labsmith.facts.model import IommuListing, NvidiaGpu, PciDevice
 from labsmith.facts.snapshot import HostFacts
@@ -91,18 +92,19 @@ def gpu_verdicts(facts: HostFacts, intents: dict[str, GpuIntent]) -> list[GpuVer
     """``intents`` maps PCI addresses to what the inventory declares for them."""
     seen = find_gpus(facts)
     gpus = [s.device for s in seen]
-    acs_override = _acs_override_in_use(facts)
+    acs_override = acs_override_evidence(facts) is not None
     verdicts = []
     for gpu, driver_known in ((s.device, s.driver_known) for s in seen):
         intent = intents.get(gpu.address)
         group = facts.iommu.group_of(gpu.address) if facts.iommu else None
+        smi = _nvidia_gpu(gpu, facts)
         reasons = [
             *_isolation(gpu, group, facts, gpus, acs_override),
             _driver(gpu, intent, known=driver_known),
-            *_display(gpu, facts, intent),
-            _bar_size(gpu, facts),
+            *_display(gpu, smi, intent),
+            _bar_size(gpu, smi),
             *_reset(gpu),
-            *_mig(gpu, facts),
+            *_mig(gpu, smi),
         ]
         # BAR size is about speed, not readiness; a GPU the host keeps needs no isolation.
         ignored = {"gpu.rebar"} | (
@@ -120,13 +122,6 @@ def gpu_verdicts(facts: HostFacts, intents: dict[str, GpuIntent]) -> list[GpuVer
             )
         )
     return verdicts
-
-
-def _acs_override_in_use(facts: HostFacts) -> bool:
-    if facts.cmdline is not None and facts.cmdline.last("pcie_acs_override") is not None:
-        return True
-    log = facts.kernel_log.messages if facts.kernel_log else ()
-    return any("PCIe ACS overrides enabled" in line for line in log)
 
 
 def _member_classes(facts: HostFacts, listing: IommuListing, group: int) -> dict[str, str | None]:
@@ -245,8 +240,7 @@ def _nvidia_gpu(gpu: PciDevice, facts: HostFacts) -> NvidiaGpu | None:
     return next((g for g in facts.nvidia_smi.gpus if g.pci_address == gpu.address), None)
 
 
-def _display(gpu: PciDevice, facts: HostFacts, intent: GpuIntent | None) -> Iterator[Check]:
-    smi = _nvidia_gpu(gpu, facts)
+def _display(gpu: PciDevice, smi: NvidiaGpu | None, intent: GpuIntent | None) -> Iterator[Check]:
     users = (
         [
             p
@@ -273,10 +267,9 @@ def _display(gpu: PciDevice, facts: HostFacts, intent: GpuIntent | None) -> Iter
         )
 
 
-def _bar_size(gpu: PciDevice, facts: HostFacts) -> Check:
+def _bar_size(gpu: PciDevice, smi: NvidiaGpu | None) -> Check:
     rebar = max((bar.current_bytes for bar in gpu.resizable_bars), default=None)
     prefetchable = max((bar.size_bytes for bar in gpu.bars if bar.prefetchable), default=None)
-    smi = _nvidia_gpu(gpu, facts)
     seen = rebar or prefetchable or (smi.bar1_total_bytes if smi else None)
     if seen is None:
         return Check(
@@ -310,8 +303,7 @@ def _reset(gpu: PciDevice) -> Iterator[Check]:
             )
 
 
-def _mig(gpu: PciDevice, facts: HostFacts) -> Iterator[Check]:
-    smi = _nvidia_gpu(gpu, facts)
+def _mig(gpu: PciDevice, smi: NvidiaGpu | None) -> Iterator[Check]:
     if smi is not None and smi.mig_current == "Enabled":
         yield Check(
             "gpu.mig",

@@ -180,11 +180,19 @@ def _cmdline_iommu_parameters(facts: HostFacts) -> Iterator[Check]:
             )
 
 
-def _acs_override(facts: HostFacts) -> Check:
+def acs_override_evidence(facts: HostFacts) -> str | None:
+    """What shows the ACS override patch splitting IOMMU groups: its kernel parameter or the
+    line it logs; None when neither is there."""
     setting = facts.cmdline.last("pcie_acs_override") if facts.cmdline else None
+    if setting is not None:
+        return f"pcie_acs_override={setting}"
     line = _log(facts, ACS_OVERRIDE)
-    if setting is not None or line is not None:
-        seen = f"pcie_acs_override={setting}" if setting is not None else repr(line)
+    return repr(line) if line is not None else None
+
+
+def _acs_override(facts: HostFacts) -> Check:
+    seen = acs_override_evidence(facts)
+    if seen is not None:
         return Check(
             "iommu.acs_override",
             "warn",

@@ -9,8 +9,6 @@ from labsmith.facts.snapshot import HostFacts
 from labsmith.inventory.lab import PhysicalHost
 from labsmith.inventory.model import Disk
 
-BY_ID = "/dev/disk/by-id/"
-
 
 def inventory_checks(facts: HostFacts, host: PhysicalHost) -> Iterator[Check]:
     yield from _gpus(facts, host)
@@ -75,18 +73,18 @@ def _disks(facts: HostFacts, host: PhysicalHost) -> Iterator[Check]:
             "inventory.disk", "unknown", "no lsblk in the snapshot to find the declared disks"
         )
         return
-    disks = [d for d in _flatten(facts.block_devices) if d.type == "disk"]
+    disks = {d: _by_id_names(d) for d in _flatten(facts.block_devices) if d.type == "disk"}
     for declared in host.spec.disks:
         yield _disk(declared, disks)
 
 
-def _disk(declared: Disk, disks: list[BlockDevice]) -> Check:
+def _disk(declared: Disk, disks: dict[BlockDevice, set[str]]) -> Check:
     name = PurePosixPath(declared.id).name
-    match = next((d for d in disks if name in _by_id_names(d)), None)
+    match = next((d for d, names in disks.items() if name in names), None)
     if match is None and declared.serial:
         match = next((d for d in disks if d.serial == declared.serial), None)
     if match is None:
-        present = ", ".join(sorted(n for d in disks for n in _by_id_names(d))) or "none"
+        present = ", ".join(sorted(n for names in disks.values() for n in names)) or "none"
         return Check(
             "inventory.disk",
             "fail",
@@ -124,7 +122,7 @@ def _nics(facts: HostFacts, host: PhysicalHost) -> Iterator[Check]:
         link = links.get(nic.name)
         if link is None:
             present = ", ".join(
-                name for name, link in links.items() if link.kind is None and name != "lo"
+                name for name, other in links.items() if other.kind is None and name != "lo"
             )
             yield Check(
                 "inventory.nic",

@@ -10,13 +10,19 @@ from rich.table import Table
 
 from labsmith.cli.options import make_console, resolve_inventory
 from labsmith.inventory.errors import LabsmithError
+from labsmith.inventory.lab import build_lab
 from labsmith.inventory.model import ModelRef
 from labsmith.inventory.sizes import format_size, parse_size
-from labsmith.inventory.validate import validate
-from labsmith.sizing.fit import ModelFit, display_reservations, fit_model, plan_lab
+from labsmith.inventory.sources import load_inventory
+from labsmith.sizing.fit import (
+    ModelFit,
+    display_reservations,
+    fit_model,
+    place_model,
+    plan_lab,
+)
 from labsmith.sizing.gguf import GgufError, spec_from_gguf
-from labsmith.sizing.memory import model_memory
-from labsmith.sizing.placement import GpuSlot, Placement, place_ollama, place_vllm
+from labsmith.sizing.placement import GpuSlot, Placement
 
 VERDICT_STYLE = {"fits": "green", "tight": "yellow", "spills": "yellow", "does_not_fit": "bold red"}
 
@@ -87,7 +93,8 @@ def fit(
         placement = _ad_hoc(ref, gguf, [_gpu(text, n) for n, text in enumerate(gpus)], runtime, ram)
         fits = [ModelFit("ad hoc", 0, runtime, 0, ref, placement)]
     else:
-        lab = validate(resolve_inventory(inventory)).lab
+        # The typed lab only: validate's own fit rules would plan everything a second time.
+        lab, _ = build_lab(load_inventory(resolve_inventory(inventory)))
         reserved = display_reservations(lab, snapshots) if snapshots else {}
         fits = plan_lab(lab, host, reserved)
     _print(fits, as_json)
@@ -118,12 +125,7 @@ def _ad_hoc(
         spec = spec_from_gguf(gguf)
     except GgufError as error:
         raise FitInputError(str(error)) from None
-    memory = model_memory(spec, "FILE", ref.context, ref.parallel, ref.kv_cache)
-    return (
-        place_vllm(spec, memory, gpus)
-        if runtime == "vllm"
-        else place_ollama(spec, memory, gpus, cpu_free)
-    )
+    return place_model(spec, "FILE", ref, gpus, runtime, cpu_free)
 
 
 def fit_json(item: ModelFit) -> dict[str, Any]:

@@ -13,9 +13,8 @@ from labsmith.facts.collect import CollectResult, HostUnreachableError, collect_
 from labsmith.facts.snapshot import HostFacts, load_snapshot
 from labsmith.facts.targets import SshTarget, targets_from_inventory
 from labsmith.inventory.errors import LabsmithError
-from labsmith.inventory.lab import PhysicalHost
-from labsmith.inventory.sources import load_inventory
-from labsmith.inventory.validate import validate
+from labsmith.inventory.lab import PhysicalHost, build_lab
+from labsmith.inventory.sources import ResolvedInventory, load_inventory
 
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "unknown": "dim"}
 EXIT_FAILED, EXIT_UNREACHABLE = 1, 3
@@ -77,7 +76,9 @@ def probe(
         raise click.UsageError("give either HOSTS to probe or --snapshot DIR, not both")
     if snapshot is None and not hosts:
         raise click.UsageError("name the HOSTS to probe, or judge a saved one with --snapshot DIR")
-    physical = _physical_hosts(inventory) if inventory else {}
+    # Loaded once: the hosts' connection variables and their declared hardware.
+    resolved = load_inventory(inventory) if inventory else None
+    physical = build_lab(resolved)[0].hosts if resolved else {}
     if snapshot is not None:
         host = _inventory_host(physical, inventory_host) if inventory_host else None
         facts = load_snapshot(snapshot)
@@ -85,17 +86,13 @@ def probe(
         unreachable: dict[str, HostUnreachableError] = {}
     else:
         reports, unreachable = _probe_hosts(
-            hosts, inventory, physical, out, known_hosts, accept_new_host_key, as_json
+            hosts, resolved, physical, out, known_hosts, accept_new_host_key, as_json
         )
     _print(reports, unreachable, as_json)
     if unreachable:
         raise click.exceptions.Exit(EXIT_UNREACHABLE)
     if any(report.failed for report in reports):
         raise click.exceptions.Exit(EXIT_FAILED)
-
-
-def _physical_hosts(inventory: Path) -> dict[str, PhysicalHost]:
-    return validate(inventory).lab.hosts
 
 
 def _inventory_host(physical: dict[str, PhysicalHost], name: str) -> PhysicalHost:
@@ -107,9 +104,9 @@ def _inventory_host(physical: dict[str, PhysicalHost], name: str) -> PhysicalHos
     return physical[name]
 
 
-def _targets(hosts: tuple[str, ...], inventory: Path | None) -> list[SshTarget]:
+def _targets(hosts: tuple[str, ...], inventory: ResolvedInventory | None) -> list[SshTarget]:
     if inventory is not None:
-        return targets_from_inventory(load_inventory(inventory), list(hosts))
+        return targets_from_inventory(inventory, list(hosts))
     return [_address_target(host) for host in hosts]
 
 
@@ -123,7 +120,7 @@ def _address_target(text: str) -> SshTarget:
 
 def _probe_hosts(
     hosts: tuple[str, ...],
-    inventory: Path | None,
+    inventory: ResolvedInventory | None,
     physical: dict[str, PhysicalHost],
     out: Path,
     known_hosts: Path | None,

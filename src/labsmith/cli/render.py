@@ -23,8 +23,7 @@ def print_summary(console: Console, report: Report) -> None:
         console.print(_hosts_table(lab))
     if lab.guests:
         console.print(_guests_table(lab))
-    owners: list[PhysicalHost | Guest] = [*lab.hosts.values(), *lab.guests.values()]
-    if any(owner.spec.services for owner in owners):
+    if any(owner.spec.services for owner in lab.managed()):
         console.print(_services_table(lab))
     if lab.unmanaged:
         console.print(
@@ -142,8 +141,7 @@ def _services_table(lab: Lab) -> Table:
     table = Table(title="Services", title_justify="left")
     for column in ("host", "service", "kind", "port", "GPUs", "models"):
         table.add_column(column)
-    owners: list[PhysicalHost | Guest] = [*lab.hosts.values(), *lab.guests.values()]
-    for owner in sorted(owners, key=lambda o: o.name):
+    for owner in lab.managed():
         for service in owner.spec.services:
             models = "\n".join(
                 m.name + (f" {m.quant}" if m.quant else "") + f" ctx {m.context} x{m.parallel}"

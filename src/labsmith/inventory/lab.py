@@ -69,6 +69,14 @@ class Lab:
     unjudged: set[str] = field(default_factory=set)
     _by_node: dict[str, list[Guest]] | None = field(default=None, repr=False)
 
+    def managed(self) -> list[PhysicalHost | Guest]:
+        """Physical hosts and guests together, in name order."""
+        return [self.owner(name) for name in sorted(self.hosts.keys() | self.guests.keys())]
+
+    def owner(self, name: str) -> PhysicalHost | Guest:
+        """The physical host or guest called ``name``."""
+        return self.hosts.get(name) or self.guests[name]
+
     def guests_on(self, node: str) -> list[Guest]:
         """The guests placed on ``node``, in name order."""
         if self._by_node is None:

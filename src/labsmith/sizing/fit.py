@@ -13,7 +13,7 @@ from pathlib import Path
 from labsmith.facts.snapshot import load_snapshot
 from labsmith.inventory.lab import Guest, Lab, PhysicalHost
 from labsmith.inventory.model import ModelRef, Service
-from labsmith.sizing.catalog import UnknownModelError, find_model
+from labsmith.sizing.catalog import ModelSpec, UnknownModelError, find_model
 from labsmith.sizing.memory import model_memory
 from labsmith.sizing.placement import GpuSlot, Placement, place_ollama, place_vllm
 
@@ -38,9 +38,8 @@ def plan_lab(
 ) -> list[ModelFit]:
     """``reserved`` maps (physical host, GPU name) to VRAM already taken, e.g. by a desktop
     on a display GPU as a probe snapshot showed it."""
-    owners: list[PhysicalHost | Guest] = [*lab.hosts.values(), *lab.guests.values()]
     fits: list[ModelFit] = []
-    for owner in sorted(owners, key=lambda o: o.name):
+    for owner in lab.managed():
         if only is not None and only not in (owner.name, _node_name(owner)):
             continue
         gpus = _gpu_slots(owner, lab, reserved or {})
@@ -110,11 +109,21 @@ def fit_model(
             "with labsmith fit --gguf FILE"
         )
     try:
-        memory = model_memory(
-            spec, model.quant or DEFAULT_QUANT, model.context, model.parallel, model.kv_cache
-        )
+        return place_model(spec, model.quant or DEFAULT_QUANT, model, gpus, runtime, cpu_bytes_free)
     except ValueError as error:
         return str(error)
+
+
+def place_model(
+    spec: ModelSpec,
+    quant: str,
+    model: ModelRef,
+    gpus: list[GpuSlot],
+    runtime: str,
+    cpu_bytes_free: int | None,
+) -> Placement:
+    """Size ``spec`` at ``quant`` with the model's settings and place it as ``runtime`` does."""
+    memory = model_memory(spec, quant, model.context, model.parallel, model.kv_cache)
     if runtime == "vllm":
         return place_vllm(spec, memory, gpus)
     return place_ollama(spec, memory, gpus, cpu_bytes_free)

@@ -33,7 +33,7 @@ def check_models(lab: Lab) -> Iterator[Finding]:
         rule = _rule(item)
         if rule is None:
             continue
-        owner = lab.hosts.get(item.owner) or lab.guests[item.owner]
+        owner = lab.owner(item.owner)
         message = item.placement.reason if item.placement else item.problem
         yield finding(
             owner,

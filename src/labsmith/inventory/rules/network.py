@@ -52,7 +52,7 @@ def check_network(lab: Lab) -> Iterator[Finding]:
 def _vlan_finding(
     vlan_list: VlanList, lab: Lab, path: tuple[str | int, ...], rule: str, message: str, fix: str
 ) -> Finding:
-    owner = lab.hosts.get(vlan_list.host) or lab.guests[vlan_list.host]
+    owner = lab.owner(vlan_list.host)
     return finding(owner, rule, ("labsmith_vlans", *path), message, fix)
 
 
@@ -111,8 +111,7 @@ def _vlan_list(vlan_list: VlanList, lab: Lab) -> Iterator[Finding]:
 
 def _interfaces(lab: Lab) -> Iterator[_Interface]:
     """Every addressable interface, hosts and guests together in name order."""
-    owners: list[PhysicalHost | Guest] = [*lab.hosts.values(), *lab.guests.values()]
-    for owner in sorted(owners, key=lambda o: o.name):
+    for owner in lab.managed():
         if isinstance(owner, PhysicalHost):
             for index, bridge in enumerate(owner.spec.bridges):
                 yield _Interface(

@@ -13,8 +13,7 @@ RULES = {
 
 
 def check_services(lab: Lab) -> Iterator[Finding]:
-    owners: list[PhysicalHost | Guest] = [*lab.hosts.values(), *lab.guests.values()]
-    for owner in owners:
+    for owner in lab.managed():
         yield from _gpus(owner)
         yield from _ports(owner)
 
