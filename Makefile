@@ -76,6 +76,7 @@ test: lint typecheck pytest
 bench: $(INSTALLED) system-deps
 	$(BIN)/python benchmarks/validate_large_inventory.py
 	$(BIN)/python benchmarks/probe_loopback.py
+	$(BIN)/python benchmarks/sim_throughput.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

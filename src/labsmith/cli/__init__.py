@@ -13,6 +13,7 @@ from labsmith import __version__
 from labsmith.cli.fit import fit
 from labsmith.cli.graph import graph
 from labsmith.cli.probe import probe
+from labsmith.cli.sim import sim
 from labsmith.cli.validate import validate
 from labsmith.inventory.errors import LabsmithError
 
@@ -36,3 +37,4 @@ main.add_command(validate)
 main.add_command(graph)
 main.add_command(probe)
 main.add_command(fit)
+main.add_command(sim)

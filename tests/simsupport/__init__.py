@@ -1,0 +1,1 @@
+"""Helpers shared by the simulator's tests: sample requests and a simulator serving HTTPS."""
