@@ -8,6 +8,7 @@ import pytest
 from proxmoxer.core import ResourceException
 
 from labsmith.sim.api import Durations
+from labsmith.sim.schema import SCHEMA_VERSIONS
 from tests.simsupport.running import LiveSim, live_sim, wait_task
 
 pytestmark = pytest.mark.integration
@@ -41,9 +42,10 @@ CT_OPTIONS: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[LiveSim]:
-    with live_sim(tmp_path) as running:
+@pytest.fixture(params=SCHEMA_VERSIONS)
+def sim(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveSim]:
+    """The guest tests run against both bundled Proxmox VE versions."""
+    with live_sim(tmp_path, version=request.param) as running:
         yield running
 
 
@@ -157,6 +159,7 @@ def test_running_vm_keeps_non_hotplug_changes_pending(api: Any) -> None:
     assert vm.config.get(current=1)["name"] == "ai-private-2"
     pending = {row["key"]: row for row in vm.pending.get()}
     assert pending["cores"] == {"key": "cores", "value": 8, "pending": 12}
+    assert pending["digest"]["value"] == vm.config.get()["digest"]
     assert "pending" not in pending["name"]
     error = error_of(lambda: vm.config.put(cores=4, digest=digest))
     assert error.content == "checksum mismatch (file change by other user?)"

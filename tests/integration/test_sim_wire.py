@@ -1,5 +1,6 @@
 """The simulator's wire behaviour through proxmoxer and requests: TLS, auth, errors, faults."""
 
+import gzip
 import json
 import os
 import signal
@@ -11,16 +12,21 @@ from typing import Any
 
 import pytest
 import requests
+from proxmoxer import ProxmoxAPI
 from proxmoxer.core import ResourceException
 
+import labsmith.sim
 from labsmith.sim.api import Durations
 from labsmith.sim.faults import FaultPlan
 from labsmith.sim.schema import SCHEMA_VERSIONS
 from labsmith.sim.state import GIB, Node, Storage, add_node, default_state
+from tests.conftest import INVENTORIES
 from tests.integration.test_sim_guests import CT_OPTIONS, VM_OPTIONS, create_ct, create_vm, error_of
 from tests.simsupport.running import ROOT_SECRET, LiveSim, live_sim, wait_task
 
 pytestmark = pytest.mark.integration
+
+BUNDLED_SCHEMA = Path(labsmith.sim.__file__).parent / "schemas" / "pve-api-9.1.3.json.gz"
 
 
 @pytest.fixture
@@ -336,17 +342,21 @@ def test_a_node_lost_mid_run(tmp_path: Path) -> None:
     state = default_state()
     add_node(state, Node(name="pve2"))
     state.storages["local-zfs"].nodes = None
-    with live_sim(tmp_path, state=state, faults=FaultPlan(lose_nodes={"pve2": 6})) as sim:
+    with live_sim(tmp_path, state=state) as sim:
         api = sim.client()
         create_ct(api, vmid=201)
+        sim.simulator.durations.by_type["vzcreate"] = 60.0
         upid = api.nodes("pve2").lxc.post(vmid=202, **CT_OPTIONS)
-        while sim.simulator.faults.requests < 6:
-            api.version.get()
+        # From the third request on, pve2 is gone (--fault-lose-node pve2@N).
+        faults = sim.simulator.faults
+        faults.plan.lose_nodes["pve2"] = faults.requests + 3
+        assert api.nodes("pve2").tasks(upid).status.get()["status"] == "running"
+        api.version.get()
         error = error_of(lambda: api.nodes("pve2").tasks(upid).status.get())
-        assert error.status_code == 595
+        assert (error.status_code, error.content) == (595, "No route to host")
         by_id = {row["id"]: row for row in api.cluster.resources.get()}
         assert by_id["node/pve2"]["status"] == "offline"
-        assert by_id["lxc/202"]["status"] == "unknown"
+        assert by_id["lxc/202"]["status"] == "unknown" and by_id["lxc/202"]["lock"] == "create"
         assert by_id["lxc/201"]["status"] == "stopped"
 
 
@@ -354,46 +364,44 @@ def test_a_node_lost_mid_run(tmp_path: Path) -> None:
 
 
 def test_sim_serve_prints_one_json_line_and_keeps_its_state(tmp_path: Path) -> None:
+    # A node's own schema file: the bundled JSON in apidata.js's JavaScript wrapper.
+    schema = json.loads(gzip.decompress(BUNDLED_SCHEMA.read_bytes()))
+    apidata = tmp_path / "apidata.js"
+    apidata.write_text(f"const apiSchema = {json.dumps(schema)};\n\nlet method2cmd = {{}};\n")
     state_file = tmp_path / "lab.json"
     command = [
-        sys.executable,
-        "-m",
-        "labsmith",
-        "sim",
-        "serve",
-        "--port",
-        "0",
-        "--state",
-        str(state_file),
-        "--cert-dir",
-        str(tmp_path / "tls"),
-        "--task-seconds",
-        "0.05",
-    ]
+        sys.executable, "-m", "labsmith", "sim", "serve", "--port", "0",
+        "--schema", str(apidata), "--seed-from", str(INVENTORIES / "example"),
+        "--state", str(state_file), "--cert-dir", str(tmp_path / "tls"),
+        "--task-seconds", "0.05",
+    ]  # fmt: skip
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
     ) as process:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        announced = json.loads(line)
+        assert process.stdout is not None and process.stderr is not None
+        announced = json.loads(process.stdout.readline())
         assert set(announced) == {"url", "token", "ca"}
-        host_port = announced["url"].removeprefix("https://")
+        host, port = announced["url"].removeprefix("https://").split(":")
         token_id, secret = announced["token"].split("=", 1)
-        from proxmoxer import ProxmoxAPI
-
         user, name = token_id.split("!")
         api = ProxmoxAPI(
-            host_port.split(":")[0],
-            port=int(host_port.split(":")[1]),
-            user=user,
-            token_name=name,
-            token_value=secret,
+            host, port=int(port), user=user, token_name=name, token_value=secret,
             verify_ssl=announced["ca"],
+        )  # fmt: skip
+        assert api.version.get()["version"] == "9.1.3"
+        bridges = api.nodes("pve1").network.get(type="bridge")
+        assert [(b["iface"], b["bridge_vlan_aware"]) for b in bridges] == [("vmbr0", 1)]
+        storages = {row["storage"] for row in api.nodes("pve1").storage.get()}
+        assert {"local", "fast"} <= storages
+        wait_task(
+            api,
+            api.nodes("pve1").lxc.post(
+                vmid=200, **{**CT_OPTIONS, "rootfs": "fast:8", "mp0": "fast:16,mp=/srv"}
+            ),
         )
-        wait_task(api, api.nodes("pve1").lxc.post(vmid=200, **CT_OPTIONS))
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
-        assert secret not in (process.stderr.read() if process.stderr else "")
+        assert secret not in process.stdout.read() + process.stderr.read()
     saved = json.loads(state_file.read_text())
     assert "200" in saved["guests"]
     assert secret not in state_file.read_text()

@@ -127,7 +127,8 @@ class Simulator:
         url = urllib.parse.urlsplit(request.path)
         if not url.path.startswith(API_PREFIX + "/"):
             raise ApiError(501, f"Unknown API path '{url.path}' (use {API_PREFIX}/...)")
-        path = url.path[len(API_PREFIX) :].rstrip("/") or "/"
+        # Path variables arrive percent-encoded ("root%40pam"); pveproxy decodes them.
+        path = urllib.parse.unquote(url.path[len(API_PREFIX) :]).rstrip("/") or "/"
         try:
             route: Route | None = self.schema.route(path, request.method)
         except NoRouteError as error:

@@ -99,16 +99,16 @@ def _guest_row(call: Call, vmid: int) -> dict[str, Any]:
         "name": str(guest.config.get("name") or guest.config.get("hostname") or ""),
         "template": int(bool(guest.config.get("template"))),
     }
+    # The config lives in the cluster filesystem, so tags and locks show for a lost node too.
+    for key in ("tags", "lock"):
+        if key in guest.config:
+            row[key] = guest.config[key]
     if not node.online:
         row["status"] = "unknown"
         return row
     row["status"] = guest.status
     row["maxcpu"] = int(guest.config.get("cores", 1))
     row["maxmem"] = _memory_mib(guest.config.get("memory", 512)) * 1024**2
-    if "tags" in guest.config:
-        row["tags"] = guest.config["tags"]
-    if "lock" in guest.config:
-        row["lock"] = guest.config["lock"]
     return row
 
 

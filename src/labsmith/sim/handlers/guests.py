@@ -233,14 +233,19 @@ def _pending_section(guest: Guest) -> dict[str, Any]:
 
 
 def read_pending(call: Call, kind: str) -> list[dict[str, Any]]:
+    """pve-guest-common config_with_pending_array: every key with its value, pending value
+    and deletion flag; ``digest`` is among the keys, as load_config adds it."""
     guest = call.guest(kind)
-    rows = []
+    rows: list[dict[str, Any]] = [
+        {"key": "digest", "value": config_digest(guest.config, _pending_section(guest))}
+    ]
     for key in sorted(guest.config.keys() | guest.pending.keys() | set(guest.pending_delete)):
         row: dict[str, Any] = {"key": key}
         if key in guest.config:
             row["value"] = _stored(guest.config[key])
         if key in guest.pending:
-            row["pending"] = _stored(guest.pending[key])
+            pending = _stored(guest.pending[key])
+            row["pending"] = HIDDEN_PASSWORD if key == "cipassword" else pending
         if key in guest.pending_delete:
             row["delete"] = 1
         rows.append(row)
@@ -819,7 +824,11 @@ def make_template(call: Call, kind: str) -> str | None:
         guest.config["template"] = 1
         return [f"converted {guest.label} to a template"]
 
-    return call.sim.start_task(call, f"{TASK_PREFIX[kind]}template", str(guest.vmid), convert)
+    if kind == "lxc":
+        # pve-container converts in the request itself (its schema returns null).
+        convert()
+        return None
+    return call.sim.start_task(call, "qmtemplate", str(guest.vmid), convert)
 
 
 def _rename_volume(state: ClusterState, guest: Guest, value: str) -> str:
