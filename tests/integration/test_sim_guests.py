@@ -300,3 +300,19 @@ def test_node_network_lists_the_vlan_aware_bridge(api: Any) -> None:
         "vmbr0",
         "vmbr1",
     ]
+
+
+def test_container_clone_locks_the_source_while_it_copies(tmp_path: Path) -> None:
+    with live_sim(tmp_path, durations=Durations(default=0.02, by_type={"vzclone": 1.0})) as sim:
+        api = sim.client()
+        create_ct(api)
+        source = api.nodes("pve1").lxc(200)
+        upid = source.clone.post(newid=201, hostname="postgres-copy", full=1)
+        assert source.config.get()["lock"] == "disk"
+        assert api.nodes("pve1").lxc(201).config.get()["lock"] == "create"
+        assert error_of(lambda: source.config.put(cores=4)).content == "CT is locked (disk)"
+        assert wait_task(api, upid)["exitstatus"] == "OK"
+        copy = api.nodes("pve1").lxc(201).config.get()
+        assert copy["hostname"] == "postgres-copy" and "lock" not in source.config.get()
+        assert copy["rootfs"] == "local-zfs:subvol-201-disk-0,size=8G"
+        assert copy["net0"] != source.config.get()["net0"]
