@@ -143,3 +143,20 @@ def test_unquoted_pci_address_read_as_base_60_number_says_to_quote_it(write_tree
         == "60.0 is a number: YAML reads unquoted values with colons as base-60 numbers"
     )
     assert found.fix == 'quote it, e.g. "0000:01:00.0"'
+
+
+def test_api_token_secret_is_accepted_only_vaulted_and_never_shown(write_tree: Any) -> None:
+    api = "labsmith_pve_api:\n  token_id: root@pam!labsmith\n  token_secret: {secret}\n"
+    vaulted = "!vault |\n    $ANSIBLE_VAULT;1.1;AES256\n    3132\n"
+    assert findings_for(write_tree, host_vars__pve1_yml=PVE1 + api.format(secret=vaulted)) == []
+    plain = "4f0c9a4e-31c1-4ad9-9c1e-2b1b4c7f3a10"
+    [found] = findings_for(write_tree, host_vars__pve1_yml=PVE1 + api.format(secret=plain))
+    assert (found.rule, found.key) == ("schema.invalid", "labsmith_pve_api.token_secret")
+    assert "ansible-vault encrypt_string" in found.fix
+    assert plain not in found.message + found.fix
+
+
+def test_api_token_id_must_name_user_realm_and_token(write_tree: Any) -> None:
+    api = "labsmith_pve_api:\n  token_id: labsmith\n"
+    [found] = findings_for(write_tree, host_vars__pve1_yml=PVE1 + api)
+    assert (found.rule, found.key) == ("schema.invalid", "labsmith_pve_api.token_id")

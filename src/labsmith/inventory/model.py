@@ -13,9 +13,17 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+)
 
 from labsmith.inventory.sizes import parse_size
+from labsmith.inventory.sources import VaultedValue
 
 
 def _size(value: object) -> object:
@@ -308,6 +316,32 @@ class GuestSpec(Strict):
     bind_mounts: list[BindMount] = []
 
 
+def _vaulted_secret(value: object) -> object:
+    """A token secret is accepted only as an inline ``!vault`` value: a plain one in YAML ends
+    up in git and backups. The message never repeats the value."""
+    if isinstance(value, VaultedValue):
+        return value
+    raise ValueError(
+        "the API token secret is written in plain YAML; encrypt it with "
+        "'ansible-vault encrypt_string' (an inline !vault value), or remove token_secret and "
+        "export it in the variable token_secret_env names (LABSMITH_PVE_TOKEN_SECRET)"
+    )
+
+
+class PveApi(Strict):
+    """How labsmith reaches a Proxmox host's API: an API token, TLS verified."""
+
+    # Default: https://<ansible_host or the host's name>:8006
+    url: Annotated[str, Field(pattern=r"^https://[^\s/]+(:\d+)?/?$")] | None = None
+    token_id: Annotated[str, Field(pattern=r"^[^\s:/@]+@[A-Za-z][\w.-]+![A-Za-z][\w.-]+$")]
+    token_secret: Annotated[VaultedValue, PlainValidator(_vaulted_secret)] | None = None
+    token_secret_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = (
+        "LABSMITH_PVE_TOKEN_SECRET"  # noqa: S105 - the name of a variable, not a secret
+    )
+    # The node's /etc/pve/pve-root-ca.pem copied next to the inventory (relative to it).
+    ca_file: str | None = None
+
+
 # ---- per inventory host --------------------------------------------------------------
 
 
@@ -330,6 +364,7 @@ class PhysicalHostVars(LabWideVars):
     storage: list[Storage] = Field(default=[], alias="labsmith_storage")
     mounts: list[Mount] = Field(default=[], alias="labsmith_mounts")
     services: list[Service] = Field(default=[], alias="labsmith_services")
+    pve_api: PveApi | None = Field(default=None, alias="labsmith_pve_api")
 
 
 class GuestVars(LabWideVars):
