@@ -199,6 +199,10 @@ class ProxmoxClient:
             raise ValueError(f"unknown power action {action!r}")
         return str(self.write("POST", f"{_guests_path(node, kind)}/{vmid}/status/{action}"))
 
+    def destroy_guest(self, node: str, kind: str, vmid: int) -> str:
+        """Remove the guest and its disks; PVE refuses while it runs."""
+        return str(self.write("DELETE", f"{_guests_path(node, kind)}/{vmid}"))
+
     def create_pci_mapping(
         self, mapping_id: str, entries: Sequence[str], description: str = ""
     ) -> None:

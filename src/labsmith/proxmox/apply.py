@@ -1,0 +1,259 @@
+"""Carry out a plan: mappings first, then guests concurrently (a limit per node), every task
+awaited, starts after their guest's create or update.
+
+A write whose answer was lost may have happened, so nothing is repeated blindly: after a
+round with transient failures the cluster is observed again and re-planned, and only the
+guests of the confirmed plan are touched again. Creates use the inventory's fixed VMIDs,
+so a retried create can never make a second guest.
+"""
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from labsmith.proxmox.client import ProxmoxClient
+from labsmith.proxmox.errors import (
+    AuthenticationFailedError,
+    ParameterRejectedError,
+    PermissionDeniedError,
+    ProxmoxApiError,
+)
+from labsmith.proxmox.plan import Action, MappingAction, Plan
+
+# Concurrent guest operations per node: PVE runs each as a worker process and serialises
+# storage allocation per storage, so a handful in parallel is what a node digests well.
+DEFAULT_PER_NODE = 4
+
+
+@dataclass(frozen=True)
+class ApplySettings:
+    per_node: int = DEFAULT_PER_NODE
+    task_timeout: float = 900.0
+    poll_interval: float = 0.5
+
+
+@dataclass
+class Outcome:
+    """What happened to one guest or mapping."""
+
+    subject: str  # guest name or "mapping <id>"
+    node: str
+    action: str
+    ok: bool
+    detail: str = ""
+    retryable: bool = False
+
+
+@dataclass
+class ApplyResult:
+    outcomes: list[Outcome] = field(default_factory=list)
+    rounds: int = 0
+
+    @property
+    def failed(self) -> list[Outcome]:
+        latest: dict[tuple[str, str], Outcome] = {}
+        for outcome in self.outcomes:
+            latest[(outcome.subject, outcome.node)] = outcome
+        return [outcome for outcome in latest.values() if not outcome.ok]
+
+
+class Progress:
+    """Hooks for a display; the default shows nothing."""
+
+    def step(self, subject: str, what: str) -> None:
+        """A write is about to be sent."""
+
+    def done(self, outcome: Outcome) -> None:
+        """A guest or mapping is finished (or failed)."""
+
+
+def apply_plan(
+    clients: dict[str, ProxmoxClient],
+    plan: Plan,
+    settings: ApplySettings | None = None,
+    progress: Progress | None = None,
+) -> list[Outcome]:
+    """One pass over the plan's writing actions; errors become failed outcomes."""
+    settings = settings or ApplySettings()
+    progress = progress or Progress()
+    outcomes: list[Outcome] = []
+    failed_mappings: set[tuple[str, str]] = set()
+    for mapping in plan.mapping_actions:
+        if mapping.action not in ("create", "update"):
+            continue
+        outcome = _apply_mapping(clients[mapping.cluster], mapping, progress)
+        if not outcome.ok:
+            failed_mappings.add((mapping.cluster, mapping.id))
+        progress.done(outcome)
+        outcomes.append(outcome)
+    runnable: list[Action] = []
+    for action in plan.actions:
+        if not action.writes:
+            continue
+        missing = [m for m in action.mappings if (action.cluster, m) in failed_mappings]
+        if missing and action.action != "destroy":
+            outcome = Outcome(
+                action.guest,
+                action.node,
+                action.action,
+                ok=False,
+                detail=f"skipped: PCI mapping {', '.join(missing)} could not be written",
+                retryable=True,
+            )
+            progress.done(outcome)
+            outcomes.append(outcome)
+            continue
+        runnable.append(action)
+    limits: dict[tuple[str, str], threading.Semaphore] = {}
+    for action in runnable:
+        limits.setdefault((action.cluster, action.node), threading.Semaphore(settings.per_node))
+    workers = max(1, min(len(runnable), settings.per_node * max(1, len(limits))))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply") as pool:
+        futures = [
+            pool.submit(
+                _apply_guest,
+                clients[action.cluster],
+                action,
+                limits[(action.cluster, action.node)],
+                settings,
+                progress,
+            )
+            for action in runnable
+        ]
+        for future in futures:
+            outcome = future.result()
+            progress.done(outcome)
+            outcomes.append(outcome)
+    return outcomes
+
+
+def converge(
+    clients: dict[str, ProxmoxClient],
+    plan: Plan,
+    replan: Callable[[], Plan],
+    *,
+    rounds: int = 3,
+    settings: ApplySettings | None = None,
+    progress: Progress | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ApplyResult:
+    """Apply ``plan``; while transient failures remain, observe again and apply the fresh
+    plan's actions for the same guests and mappings (never anything the user did not see)."""
+    settings = settings or ApplySettings()
+    confirmed_guests = {(a.cluster, a.vmid) for a in plan.actions if a.writes}
+    confirmed_mappings = {
+        (m.cluster, m.id) for m in plan.mapping_actions if m.action in ("create", "update")
+    }
+    result = ApplyResult()
+    current = plan
+    for attempt in range(rounds):
+        result.rounds = attempt + 1
+        outcomes = apply_plan(clients, current, settings, progress)
+        result.outcomes.extend(outcomes)
+        if not any(o.retryable and not o.ok for o in outcomes) or attempt == rounds - 1:
+            break
+        sleep(settings.poll_interval)
+        fresh = replan()
+        current = Plan(
+            actions=[a for a in fresh.actions if (a.cluster, a.vmid) in confirmed_guests],
+            mapping_actions=[
+                m for m in fresh.mapping_actions if (m.cluster, m.id) in confirmed_mappings
+            ],
+        )
+        locked = [a for a in current.actions if a.action == "blocked" and "locked" in a.reason]
+        if locked:
+            # An earlier create or update whose answer was lost is still running.
+            sleep(settings.poll_interval)
+    return result
+
+
+# Mappings -------------------------------------------------------------------------------
+
+
+def _apply_mapping(client: ProxmoxClient, mapping: MappingAction, progress: Progress) -> Outcome:
+    subject = f"mapping {mapping.id}"
+    progress.step(subject, f"{mapping.action} PCI mapping on {mapping.node}")
+    try:
+        if mapping.action == "create":
+            client.create_pci_mapping(mapping.id, mapping.entries, mapping.description)
+        else:
+            client.update_pci_mapping(mapping.id, mapping.entries)
+    except ProxmoxApiError as error:
+        return Outcome(subject, mapping.node, mapping.action, False, str(error), _retryable(error))
+    return Outcome(subject, mapping.node, mapping.action, True, mapping.new or "")
+
+
+# Guests ---------------------------------------------------------------------------------
+
+
+def _apply_guest(
+    client: ProxmoxClient,
+    action: Action,
+    limit: threading.Semaphore,
+    settings: ApplySettings,
+    progress: Progress,
+) -> Outcome:
+    with _held(limit):
+        try:
+            detail = _run(client, action, settings, progress)
+        except ProxmoxApiError as error:
+            return Outcome(
+                action.guest, action.node, action.action, False, str(error), _retryable(error)
+            )
+    return Outcome(action.guest, action.node, action.action, True, detail)
+
+
+@contextmanager
+def _held(limit: threading.Semaphore) -> Iterator[None]:
+    limit.acquire()
+    try:
+        yield
+    finally:
+        limit.release()
+
+
+def _run(client: ProxmoxClient, action: Action, settings: ApplySettings, progress: Progress) -> str:
+    node, kind, vmid = action.node, action.kind, action.vmid
+
+    def wait(upid: str | None) -> None:
+        if upid:
+            client.wait_task(
+                upid, timeout=settings.task_timeout, poll_interval=settings.poll_interval
+            )
+
+    done: list[str] = []
+    if action.action == "create":
+        progress.step(action.guest, f"creating {kind} {vmid} on {node}")
+        wait(client.create_guest(node, kind, vmid, action.send))
+        done.append("created")
+    elif action.action == "update":
+        keys = ", ".join([*action.send, *action.delete])
+        progress.step(action.guest, f"updating {keys}")
+        wait(
+            client.update_config(
+                node, kind, vmid, action.send, delete=action.delete, digest=action.digest
+            )
+        )
+        done.append(f"updated {keys}")
+    elif action.action == "destroy":
+        status = client.guest_status(node, kind, vmid)
+        if status.get("status") == "running":
+            progress.step(action.guest, f"stopping {kind} {vmid}")
+            wait(client.power(node, kind, vmid, "stop"))
+        progress.step(action.guest, f"destroying {kind} {vmid}")
+        wait(client.destroy_guest(node, kind, vmid))
+        return "destroyed"
+    if action.start or action.action == "start":
+        progress.step(action.guest, f"starting {kind} {vmid}")
+        wait(client.power(node, kind, vmid, "start"))
+        done.append("started")
+    return ", ".join(done)
+
+
+def _retryable(error: ProxmoxApiError) -> bool:
+    """Refusals of the request itself repeat identically; anything else may pass next time."""
+    permanent = (AuthenticationFailedError, PermissionDeniedError, ParameterRejectedError)
+    return not isinstance(error, permanent)
