@@ -12,6 +12,7 @@ import click
 from labsmith import __version__
 from labsmith.cli.fit import fit
 from labsmith.cli.graph import graph
+from labsmith.cli.guests import apply, plan
 from labsmith.cli.probe import probe
 from labsmith.cli.sim import sim
 from labsmith.cli.validate import validate
@@ -38,3 +39,5 @@ main.add_command(graph)
 main.add_command(probe)
 main.add_command(fit)
 main.add_command(sim)
+main.add_command(plan)
+main.add_command(apply)

@@ -1,0 +1,206 @@
+"""``labsmith plan``/``apply``'s engine against the simulator over verified HTTPS: the example
+lab from empty, idempotence, exact updates, faults, and GPUs for a token without root."""
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from labsmith.proxmox.apply import ApplySettings, converge
+from labsmith.proxmox.client import ProxmoxClient, RetryPolicy
+from labsmith.proxmox.endpoints import Overrides
+from labsmith.proxmox.errors import ProxmoxApiError, ServerError
+from labsmith.proxmox.lab import GuestLab, load_guest_lab
+from labsmith.sim.api import Durations
+from labsmith.sim.faults import FaultPlan
+from labsmith.sim.seed import state_from_inventory
+from tests.conftest import INVENTORIES
+from tests.integration.test_sim_wire import limited_token
+from tests.simsupport.running import ROOT_SECRET, ROOT_TOKEN, LiveSim, live_sim
+
+pytestmark = pytest.mark.integration
+
+EXAMPLE = INVENTORIES / "example"
+FAST = ApplySettings(poll_interval=0.02, task_timeout=30)
+NO_WAIT = RetryPolicy(attempts=8, sleep=lambda seconds: None)
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[LiveSim]:
+    with live_sim(tmp_path, state=state_from_inventory(EXAMPLE)) as running:
+        yield running
+
+
+def guest_lab(
+    sim: LiveSim,
+    inventory: Path = EXAMPLE,
+    token: str = f"{ROOT_TOKEN}={ROOT_SECRET}",
+    limit: tuple[str, ...] = (),
+) -> GuestLab:
+    overrides = Overrides(url=f"https://127.0.0.1:{sim.port}", token=token, ca_file=sim.ca)
+    return load_guest_lab(inventory, overrides, limit=limit, retry=NO_WAIT)
+
+
+def apply_all(lab: GuestLab, rounds: int = 3) -> Any:
+    return converge(lab.clients, lab.plan(), lab.plan, rounds=rounds, settings=FAST)
+
+
+class WriteCounter:
+    """Counts every write the client sends, answered or not."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[tuple[str, str]] = []
+        original = ProxmoxClient.write
+
+        def counting(client: ProxmoxClient, verb: str, path: str, **params: Any) -> Any:
+            self.calls.append((verb, path))
+            return original(client, verb, path, **params)
+
+        monkeypatch.setattr(ProxmoxClient, "write", counting)
+
+
+def test_the_example_lab_applies_from_empty_and_a_second_apply_writes_nothing(
+    sim: LiveSim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lab = guest_lab(sim)
+    result = apply_all(lab)
+    assert result.failed == []
+    state = sim.simulator.state
+    assert sorted(state.guests) == [110, 120, 200, 201, 210, 220]
+    assert all(guest.status == "running" for guest in state.guests.values())
+    vm = state.guests[110].config
+    assert vm["hostpci0"] == "mapping=rtx5090,pcie=1"
+    assert vm["scsi1"].startswith("tank:vm-110-disk-") and vm["scsi1"].endswith("size=1T")
+    assert vm["ipconfig0"] == "ip=10.0.10.20/24,gw=10.0.10.1"
+    assert "managed-by: labsmith" in vm["description"]
+    assert state.mappings["rtx5090"].map == ["id=10de:2b85,node=pve1,path=0000:01:00,iommugroup=12"]
+    ct = state.guests[200].config
+    assert ct["net0"].startswith("name=eth0,bridge=vmbr0,") and "tag=30" in ct["net0"]
+    assert ct["rootfs"].startswith("fast:subvol-200-disk-0") and "size=64G" in ct["rootfs"]
+
+    counter = WriteCounter(monkeypatch)
+    generation = state.generation
+    again = lab.plan()
+    assert {action.action for action in again.actions} == {"noop"}
+    assert not again.writes
+    assert converge(lab.clients, again, lab.plan, settings=FAST).outcomes == []
+    assert counter.calls == [] and state.generation == generation
+
+
+def test_a_changed_inventory_gives_exactly_the_matching_updates(
+    sim: LiveSim, tmp_path: Path
+) -> None:
+    apply_all(guest_lab(sim))
+    changed = tmp_path / "lab"
+    shutil.copytree(EXAMPLE, changed)
+    postgres_file = changed / "host_vars" / "postgres.yml"
+    postgres = yaml.safe_load(postgres_file.read_text())
+    guest = postgres["labsmith_guest"]
+    guest["cores"] = 6
+    guest["memory"] = "12G"
+    guest["nics"].append({"bridge": "vmbr0", "vlan": "trust", "ip": "10.0.10.21/24"})
+    postgres_file.write_text(yaml.safe_dump(postgres))
+    extra = yaml.safe_load((changed / "host_vars" / "redis.yml").read_text())
+    extra["ansible_host"] = "10.0.30.25"
+    extra["labsmith_guest"].update(vmid=202, description="Valkey for the agents")
+    extra["labsmith_guest"]["nics"][0]["ip"] = "10.0.30.25/24"
+    (changed / "host_vars" / "valkey.yml").write_text(yaml.safe_dump(extra))
+    hosts = (changed / "hosts.yml").read_text()
+    (changed / "hosts.yml").write_text(hosts.replace("redis:\n", "redis:\n            valkey:\n"))
+
+    lab = guest_lab(sim, changed)
+    plan = lab.plan()
+    by_guest = {action.guest: action for action in plan.actions}
+    assert {name for name, action in by_guest.items() if action.action != "noop"} == {
+        "postgres",
+        "valkey",
+    }
+    update = by_guest["postgres"]
+    assert update.action == "update"
+    assert set(update.changes) == {"cores", "memory", "net1"}
+    assert (update.changes["cores"].old, update.changes["cores"].new) == (4, 6)
+    assert update.changes["memory"].new == 12288
+    assert update.changes["net1"].old is None
+    assert update.send["net1"] == "name=eth1,bridge=vmbr0,ip=10.0.10.21/24,gw=10.0.10.1,tag=10"
+    assert by_guest["valkey"].action == "create" and by_guest["valkey"].vmid == 202
+
+    assert converge(lab.clients, plan, lab.plan, settings=FAST).failed == []
+    config = sim.simulator.state.guests[200].config
+    assert (config["cores"], config["memory"]) == (6, 12288)
+    assert "tag=10" in config["net1"]
+    assert sim.simulator.state.guests[202].status == "running"
+    assert not lab.plan().writes
+
+
+def test_under_faults_repeated_applies_converge_without_duplicates_or_losses(
+    tmp_path: Path,
+) -> None:
+    faults = FaultPlan(
+        seed=7, error_rate=0.1, drop_rate=0.1, task_failures={"*": "got unlucky"},
+        task_failure_rate=0.15,
+    )  # fmt: skip
+    state = state_from_inventory(EXAMPLE)
+    with live_sim(tmp_path, state=state, faults=faults) as faulty:
+        lab = guest_lab(faulty)
+        seen: set[int] = set()
+        for _ in range(8):
+            try:
+                plan = lab.plan()
+            except ProxmoxApiError:  # an observation can fail under faults too
+                continue
+            if not plan.writes:
+                break
+            converge(lab.clients, plan, lab.plan, settings=FAST)
+            seen |= set(faulty.simulator.state.guests)
+            # Never more guests than the inventory declares, and none lost once made.
+            assert set(faulty.simulator.state.guests) <= {110, 120, 200, 201, 210, 220}
+        faulty.simulator.faults.plan.error_rate = 0.0
+        faulty.simulator.faults.plan.drop_rate = 0.0
+        faulty.simulator.faults.plan.task_failure_rate = 0.0
+        faulty.simulator.faults.plan.task_failures = {}
+        final = lab.plan()
+        assert not final.writes, [a.to_json() for a in final.actions if a.writes]
+        assert sorted(faulty.simulator.state.guests) == [110, 120, 200, 201, 210, 220]
+        names = [g.config.get("name") or g.config.get("hostname") for g in state.guests.values()]
+        assert len(names) == len(set(names))
+
+
+def test_a_token_without_root_rights_gets_the_gpu_through_a_mapping(sim: LiveSim) -> None:
+    api = sim.client()
+    token, secret = limited_token(api, "/", "PVEAdmin")
+    api.access.acl.put(path="/mapping/pci", roles="PVEMappingAdmin", users="automation@pve")
+    api.access.acl.put(path="/mapping/pci", roles="PVEMappingAdmin", tokens=token)
+    lab = guest_lab(sim, token=f"{token}={secret}", limit=("ai-private",))
+    plan = lab.plan()
+    assert [m.action for m in plan.mapping_actions] == ["create"]
+    assert [a.action for a in plan.actions] == ["create"]
+    assert apply_all(lab).failed == []
+    vm = sim.simulator.state.guests[110]
+    assert vm.status == "running" and vm.config["hostpci0"] == "mapping=rtx5090,pcie=1"
+
+
+def test_a_raw_host_device_would_need_root_which_is_why_mappings_are_used(sim: LiveSim) -> None:
+    """The contrast: the same token may not pass the card by address (PVE: root@pam only)."""
+    api = sim.client()
+    token, secret = limited_token(api, "/", "PVEAdmin")
+    lab = guest_lab(sim, token=f"{token}={secret}", limit=("ai-private",))
+    client = next(iter(lab.clients.values()))
+    options = dict(lab.desired.guests[0].options, hostpci0="0000:01:00,pcie=1")
+    with pytest.raises(ServerError, match="only root can set 'hostpci0'"):
+        client.create_guest("pve1", "qemu", 110, options)
+
+
+def test_a_slow_task_is_awaited_and_a_stopped_guest_is_started(tmp_path: Path) -> None:
+    durations = Durations(default=0.05, by_type={"vzcreate": 0.4})
+    with live_sim(tmp_path, state=state_from_inventory(EXAMPLE), durations=durations) as slow:
+        lab = guest_lab(slow, limit=("redis",))
+        assert apply_all(lab).failed == []
+        redis = slow.simulator.state.guests[201]
+        redis.status = "stopped"
+        plan = lab.plan()
+        assert [a.action for a in plan.actions] == ["start"]
+        assert apply_all(lab).failed == []
+        assert redis.status == "running"
