@@ -56,6 +56,7 @@ demo: $(INSTALLED)
 	$(BIN)/labsmith validate
 	$(BIN)/labsmith graph
 	$(BIN)/labsmith fit
+	BIN=$(BIN) scripts/demo-guests.sh
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests benchmarks
@@ -77,6 +78,7 @@ bench: $(INSTALLED) system-deps
 	$(BIN)/python benchmarks/validate_large_inventory.py
 	$(BIN)/python benchmarks/probe_loopback.py
 	$(BIN)/python benchmarks/sim_throughput.py
+	$(BIN)/python benchmarks/apply_guests.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -19,7 +19,7 @@ from labsmith.sim.faults import FaultPlan
 from labsmith.sim.seed import state_from_inventory
 from tests.conftest import INVENTORIES
 from tests.integration.test_sim_wire import limited_token
-from tests.simsupport.running import ROOT_SECRET, ROOT_TOKEN, LiveSim, live_sim
+from tests.simsupport.running import ROOT_PASSWORD, ROOT_SECRET, ROOT_TOKEN, LiveSim, live_sim
 
 pytestmark = pytest.mark.integration
 
@@ -204,3 +204,40 @@ def test_a_slow_task_is_awaited_and_a_stopped_guest_is_started(tmp_path: Path) -
         assert [a.action for a in plan.actions] == ["start"]
         assert apply_all(lab).failed == []
         assert redis.status == "running"
+
+
+def test_with_root_pams_password_bind_mounts_and_gpu_devices_are_set(sim: LiveSim) -> None:
+    """PVE refuses these to every API token; labsmith sets them in a root@pam session."""
+    overrides = Overrides(
+        url=f"https://127.0.0.1:{sim.port}",
+        token=f"{ROOT_TOKEN}={ROOT_SECRET}",
+        ca_file=sim.ca,
+        root_password=ROOT_PASSWORD,
+    )
+    lab = load_guest_lab(EXAMPLE, overrides, limit=("ai-public",), retry=NO_WAIT)
+    plan = lab.plan()
+    [action] = plan.actions
+    assert action.action == "create" and action.notes == ()
+    assert set(action.root_send) == {"mp0", "dev0", "dev1", "dev2", "dev3", "dev4"}
+    result = converge(lab.clients, plan, lab.plan, settings=FAST, root_clients=lab.root_clients)
+    assert result.failed == []
+    config = sim.simulator.state.guests[120].config
+    assert config["mp0"] == "/tank/models/public,mp=/srv/models"
+    assert config["dev0"] == "/dev/nvidia0" and config["dev1"] == "/dev/nvidiactl"
+    assert not lab.plan().writes
+
+
+def test_a_wrong_root_password_fails_the_root_settings_only(sim: LiveSim) -> None:
+    overrides = Overrides(
+        url=f"https://127.0.0.1:{sim.port}",
+        token=f"{ROOT_TOKEN}={ROOT_SECRET}",
+        ca_file=sim.ca,
+        root_password="not-it",
+    )
+    lab = load_guest_lab(EXAMPLE, overrides, limit=("backup",), retry=NO_WAIT)
+    result = converge(
+        lab.clients, lab.plan(), lab.plan, settings=FAST, root_clients=lab.root_clients
+    )
+    [failure] = result.failed
+    assert "root@pam could not log in" in failure.detail
+    assert 220 in sim.simulator.state.guests  # the token's part is done

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import click
 from rich.console import Console
@@ -19,7 +20,7 @@ from labsmith.cli.options import inventory_option, make_console, resolve_invento
 from labsmith.proxmox.apply import ApplySettings, Outcome, Progress, converge
 from labsmith.proxmox.endpoints import Overrides
 from labsmith.proxmox.lab import GuestLab, load_guest_lab
-from labsmith.proxmox.plan import Action, MappingAction, Plan
+from labsmith.proxmox.plan import Action, Change, MappingAction, Plan
 
 F = TypeVar("F", bound=Callable[..., object])
 SYMBOLS = {
@@ -54,6 +55,12 @@ def api_options(function: F) -> F:
     decorated = click.option(
         "--pve-url", help="API URL, https://host:8006 (e.g. what labsmith sim serve prints)."
     )(decorated)
+    decorated = click.option(
+        "--pve-root-password-file",
+        type=click.Path(path_type=Path, dir_okay=False, exists=True),
+        help="File holding root@pam's password: PVE lets only root@pam itself (not a token) "
+        "set a container's bind mounts and devices. Without it, plan prints the pct command.",
+    )(decorated)
     return inventory_option(decorated)
 
 
@@ -63,10 +70,14 @@ def _load(
     pve_url: str | None,
     pve_token: str | None,
     pve_ca: Path | None,
+    pve_root_password_file: Path | None,
     limit: tuple[str, ...],
 ) -> GuestLab:
     source = resolve_inventory(inventory)
-    overrides = Overrides(url=pve_url, token=pve_token, ca_file=pve_ca)
+    root_password = None
+    if pve_root_password_file is not None:
+        root_password = pve_root_password_file.read_text().strip()
+    overrides = Overrides(url=pve_url, token=pve_token, ca_file=pve_ca, root_password=root_password)
     return load_guest_lab(source, overrides, vault_password_file, limit)
 
 
@@ -79,6 +90,7 @@ def plan(
     pve_url: str | None,
     pve_token: str | None,
     pve_ca: Path | None,
+    pve_root_password_file: Path | None,
     limit: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -87,7 +99,9 @@ def plan(
     Exit status: 0, 1 when a guest of the inventory is blocked, 2 unusable inventory or
     options, 3 the API is unreachable or refuses the token.
     """
-    lab = _load(inventory, vault_password_file, pve_url, pve_token, pve_ca, limit)
+    lab = _load(
+        inventory, vault_password_file, pve_url, pve_token, pve_ca, pve_root_password_file, limit
+    )
     planned = lab.plan()
     if as_json:
         click.echo(json.dumps(planned.to_json(), indent=2))
@@ -130,6 +144,7 @@ def apply(
     pve_url: str | None,
     pve_token: str | None,
     pve_ca: Path | None,
+    pve_root_password_file: Path | None,
     limit: tuple[str, ...],
     yes: bool,
     dry_run: bool,
@@ -144,7 +159,9 @@ def apply(
     (a few at a time per node), then their starts; every task is awaited. Running it again
     changes nothing once the cluster matches the inventory.
     """
-    lab = _load(inventory, vault_password_file, pve_url, pve_token, pve_ca, limit)
+    lab = _load(
+        inventory, vault_password_file, pve_url, pve_token, pve_ca, pve_root_password_file, limit
+    )
     planned = lab.plan(frozenset(destroy))
     _check_destroy_names(planned, destroy)
     console = make_console() if not as_json else Console(stderr=True, highlight=False)
@@ -167,6 +184,7 @@ def apply(
         lambda: lab.plan(frozenset(destroy)),
         settings=settings,
         progress=LineProgress(console, _work_count(planned)),
+        root_clients=lab.root_clients,
     )
     failed = result.failed
     elapsed = time.monotonic() - started
@@ -313,8 +331,9 @@ def _print_action(console: Console, action: Action) -> None:
     else:
         console.print(f"{head} {action.action}: {escape(action.reason)}")
     width = max((len(key) for key in action.changes), default=0)
-    for key, change in action.changes.items():
+    for key, raw in action.changes.items():
         label = key.ljust(width)
+        change = _readable(key, raw)
         if change.old is None:
             text = f"[green]{escape(_text(change.new))}[/green]"
         elif change.new is None:
@@ -325,6 +344,17 @@ def _print_action(console: Console, action: Action) -> None:
         console.print(f"      {label}  {text}{blocked}")
     for note in action.notes:
         console.print(f"      [dim]note: {escape(note)}[/dim]")
+
+
+def _readable(key: str, change: Change) -> Change:
+    """SSH keys travel URL-encoded (as PVE stores them); people read them decoded."""
+    if key != "sshkeys":
+        return change
+    return Change(
+        unquote(str(change.old)) if change.old is not None else None,
+        unquote(str(change.new)) if change.new is not None else None,
+        change.blocked,
+    )
 
 
 def _text(value: object) -> str:

@@ -322,9 +322,10 @@ def _vaulted_secret(value: object) -> object:
     if isinstance(value, VaultedValue):
         return value
     raise ValueError(
-        "the API token secret is written in plain YAML; encrypt it with "
-        "'ansible-vault encrypt_string' (an inline !vault value), or remove token_secret and "
-        "export it in the variable token_secret_env names (LABSMITH_PVE_TOKEN_SECRET)"
+        "a secret written in plain YAML; encrypt it with 'ansible-vault encrypt_string' (an "
+        "inline !vault value), or remove it and export it in the environment variable that "
+        "token_secret_env (LABSMITH_PVE_TOKEN_SECRET) or root_password_env "
+        "(LABSMITH_PVE_ROOT_PASSWORD) names"
     )
 
 
@@ -340,6 +341,12 @@ class PveApi(Strict):
     )
     # The node's /etc/pve/pve-root-ca.pem copied next to the inventory (relative to it).
     ca_file: str | None = None
+    # Optional: PVE lets only root@pam itself (a password login, never a token) set a
+    # container's bind mounts and devices. Without it labsmith prints the pct command.
+    root_password: Annotated[VaultedValue, PlainValidator(_vaulted_secret)] | None = None
+    root_password_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = (
+        "LABSMITH_PVE_ROOT_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
+    )
 
 
 # ---- per inventory host --------------------------------------------------------------

@@ -7,11 +7,10 @@ guests of the confirmed plan are touched again. Creates use the inventory's fixe
 so a retried create can never make a second guest.
 """
 
-import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from labsmith.proxmox.client import ProxmoxClient
@@ -75,8 +74,11 @@ def apply_plan(
     plan: Plan,
     settings: ApplySettings | None = None,
     progress: Progress | None = None,
+    root_clients: dict[str, ProxmoxClient] | None = None,
 ) -> list[Outcome]:
-    """One pass over the plan's writing actions; errors become failed outcomes."""
+    """One pass over the plan's writing actions; errors become failed outcomes.
+    ``root_clients``: root@pam sessions per cluster, for the actions' ``root_send``."""
+    root_clients = root_clients or {}
     settings = settings or ApplySettings()
     progress = progress or Progress()
     outcomes: list[Outcome] = []
@@ -107,23 +109,31 @@ def apply_plan(
             outcomes.append(outcome)
             continue
         runnable.append(action)
-    limits: dict[tuple[str, str], threading.Semaphore] = {}
+    by_node: dict[tuple[str, str], list[Action]] = {}
     for action in runnable:
-        limits.setdefault((action.cluster, action.node), threading.Semaphore(settings.per_node))
-    workers = max(1, min(len(runnable), settings.per_node * max(1, len(limits))))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply") as pool:
-        futures = [
-            pool.submit(
-                _apply_guest,
-                clients[action.cluster],
-                action,
-                limits[(action.cluster, action.node)],
-                settings,
-                progress,
+        by_node.setdefault((action.cluster, action.node), []).append(action)
+    # One pool per node: a node's waiting guests never hold a worker another node could use.
+    with ExitStack() as pools:
+        futures: list[Future[Outcome]] = []
+        for (cluster, node), actions in sorted(by_node.items()):
+            pool = pools.enter_context(
+                ThreadPoolExecutor(
+                    max_workers=min(settings.per_node, len(actions)),
+                    thread_name_prefix=f"apply-{node}",
+                )
             )
-            for action in runnable
-        ]
-        for future in futures:
+            futures.extend(
+                pool.submit(
+                    _apply_guest,
+                    clients[cluster],
+                    root_clients.get(cluster),
+                    action,
+                    settings,
+                    progress,
+                )
+                for action in actions
+            )
+        for future in as_completed(futures):
             outcome = future.result()
             progress.done(outcome)
             outcomes.append(outcome)
@@ -139,6 +149,7 @@ def converge(
     settings: ApplySettings | None = None,
     progress: Progress | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    root_clients: dict[str, ProxmoxClient] | None = None,
 ) -> ApplyResult:
     """Apply ``plan``; while transient failures remain, observe again and apply the fresh
     plan's actions for the same guests and mappings (never anything the user did not see)."""
@@ -151,7 +162,7 @@ def converge(
     current = plan
     for attempt in range(rounds):
         result.rounds = attempt + 1
-        outcomes = apply_plan(clients, current, settings, progress)
+        outcomes = apply_plan(clients, current, settings, progress, root_clients)
         result.outcomes.extend(outcomes)
         if not any(o.retryable and not o.ok for o in outcomes) or attempt == rounds - 1:
             break
@@ -191,31 +202,27 @@ def _apply_mapping(client: ProxmoxClient, mapping: MappingAction, progress: Prog
 
 def _apply_guest(
     client: ProxmoxClient,
+    root: ProxmoxClient | None,
     action: Action,
-    limit: threading.Semaphore,
     settings: ApplySettings,
     progress: Progress,
 ) -> Outcome:
-    with _held(limit):
-        try:
-            detail = _run(client, action, settings, progress)
-        except ProxmoxApiError as error:
-            return Outcome(
-                action.guest, action.node, action.action, False, str(error), _retryable(error)
-            )
+    try:
+        detail = _run(client, root, action, settings, progress)
+    except ProxmoxApiError as error:
+        return Outcome(
+            action.guest, action.node, action.action, False, str(error), _retryable(error)
+        )
     return Outcome(action.guest, action.node, action.action, True, detail)
 
 
-@contextmanager
-def _held(limit: threading.Semaphore) -> Iterator[None]:
-    limit.acquire()
-    try:
-        yield
-    finally:
-        limit.release()
-
-
-def _run(client: ProxmoxClient, action: Action, settings: ApplySettings, progress: Progress) -> str:
+def _run(
+    client: ProxmoxClient,
+    root: ProxmoxClient | None,
+    action: Action,
+    settings: ApplySettings,
+    progress: Progress,
+) -> str:
     node, kind, vmid = action.node, action.kind, action.vmid
 
     def wait(upid: str | None) -> None:
@@ -229,7 +236,7 @@ def _run(client: ProxmoxClient, action: Action, settings: ApplySettings, progres
         progress.step(action.guest, f"creating {kind} {vmid} on {node}")
         wait(client.create_guest(node, kind, vmid, action.send))
         done.append("created")
-    elif action.action == "update":
+    elif action.action == "update" and (action.send or action.delete):
         keys = ", ".join([*action.send, *action.delete])
         progress.step(action.guest, f"updating {keys}")
         wait(
@@ -246,6 +253,11 @@ def _run(client: ProxmoxClient, action: Action, settings: ApplySettings, progres
         progress.step(action.guest, f"destroying {kind} {vmid}")
         wait(client.destroy_guest(node, kind, vmid))
         return "destroyed"
+    if action.root_send and root is not None:
+        keys = ", ".join(action.root_send)
+        progress.step(action.guest, f"setting {keys} as root@pam")
+        wait(root.update_config(node, kind, vmid, action.root_send))
+        done.append(f"set {keys}")
     if action.start or action.action == "start":
         progress.step(action.guest, f"starting {kind} {vmid}")
         wait(client.power(node, kind, vmid, "start"))

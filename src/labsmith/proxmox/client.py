@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 
 import requests
 from proxmoxer import ProxmoxAPI
-from proxmoxer.core import ResourceException
+from proxmoxer.core import AuthenticationError, ResourceException
 
 from labsmith.proxmox.errors import (
+    AuthenticationFailedError,
     NodeUnreachableError,
     ProxmoxApiError,
     ServerError,
@@ -41,6 +42,8 @@ class Endpoint:
     token_secret: str = field(repr=False)
     ca_file: Path | None = None
     verify_tls: bool = True
+    # root@pam's password, for the few settings PVE refuses to every API token.
+    root_password: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,15 @@ def _transient(error: ProxmoxApiError) -> bool:
 
 class ProxmoxClient:
     def __init__(
-        self, endpoint: Endpoint, *, timeout: float = 30.0, retry: RetryPolicy | None = None
+        self,
+        endpoint: Endpoint,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        as_root: bool = False,
     ) -> None:
+        """``as_root``: log in as root@pam with the endpoint's root password (a ticket
+        session) instead of using the token."""
         parts = urlsplit(endpoint.url)
         if parts.scheme != "https" or not parts.hostname:
             raise ProxmoxApiError(f"API url {endpoint.url!r} must be https://host[:port]")
@@ -81,21 +91,54 @@ class ProxmoxClient:
         verify: bool | str = str(endpoint.ca_file) if endpoint.ca_file else endpoint.verify_tls
         self.endpoint = endpoint
         self.retry = retry or RetryPolicy()
-        self._api: Any = ProxmoxAPI(
-            parts.hostname,
-            port=parts.port or 8006,
-            user=user,
-            token_name=token_name,
-            token_value=endpoint.token_secret,
-            verify_ssl=verify,
-            timeout=timeout,
-        )
+        self.as_root = as_root
+        self._timeout = timeout
+        self._verify = verify
+        self._api: Any = None
+        if not as_root:
+            self._api = ProxmoxAPI(
+                parts.hostname,
+                port=parts.port or 8006,
+                user=user,
+                token_name=token_name,
+                token_value=endpoint.token_secret,
+                verify_ssl=verify,
+                timeout=timeout,
+            )
+
+    def _connection(self) -> Any:
+        """The API handle; a root session logs in on first use (proxmoxer fetches the
+        ticket in its constructor, so a failed login surfaces as one of our errors)."""
+        if self._api is None:
+            parts = urlsplit(self.endpoint.url)
+            try:
+                self._api = ProxmoxAPI(
+                    parts.hostname,
+                    port=parts.port or 8006,
+                    user="root@pam",
+                    password=self.endpoint.root_password or "",
+                    verify_ssl=self._verify,
+                    timeout=self._timeout,
+                )
+            except AuthenticationError:
+                raise AuthenticationFailedError(
+                    "root@pam could not log in", method="POST", path="access/ticket"
+                ) from None
+            except requests.exceptions.SSLError:
+                raise TlsFailureError(
+                    f"TLS verification of {self.endpoint.url} failed", method="POST"
+                ) from None
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
+                raise NodeUnreachableError(
+                    f"no answer from {self.endpoint.url} ({type(error).__name__})", method="POST"
+                ) from None
+        return self._api
 
     # Transport ----------------------------------------------------------------------------
 
     def _once(self, verb: str, path: str, params: Mapping[str, Any]) -> Any:
         try:
-            return getattr(self._api(path.lstrip("/")), verb.lower())(**params)
+            return getattr(self._connection()(path.lstrip("/")), verb.lower())(**params)
         except ResourceException as error:
             kind = error_for_status(int(error.status_code))
             errors = error.errors if isinstance(error.errors, dict) else None

@@ -31,6 +31,7 @@ class Overrides:
     url: str | None = None
     token: str | None = None
     ca_file: Path | None = None
+    root_password: str | None = None
 
 
 def cluster_endpoints(
@@ -64,7 +65,27 @@ def _endpoint(
                 f"does not exist (looked for {ca_file}); copy the node's "
                 "/etc/pve/pve-root-ca.pem there"
             )
-    return Endpoint(url=url.rstrip("/"), token_id=token_id, token_secret=secret, ca_file=ca_file)
+    return Endpoint(
+        url=url.rstrip("/"),
+        token_id=token_id,
+        token_secret=secret,
+        ca_file=ca_file,
+        root_password=_root_password(host, overrides, vault_password_file),
+    )
+
+
+def _root_password(
+    host: PhysicalHost, overrides: Overrides, vault_password_file: Path | None
+) -> str | None:
+    """Optional: from the override, the inventory's !vault value, or its environment
+    variable (LABSMITH_PVE_ROOT_PASSWORD unless labsmith_pve_api names another)."""
+    if overrides.root_password:
+        return overrides.root_password
+    api = host.spec.pve_api
+    if api is not None and api.root_password is not None:
+        return _decrypt(api.root_password, host, vault_password_file, "root_password")
+    variable = api.root_password_env if api is not None else "LABSMITH_PVE_ROOT_PASSWORD"
+    return os.environ.get(variable) or None
 
 
 def _token(
@@ -85,7 +106,7 @@ def _token(
             "LABSMITH_PVE_TOKEN_SECRET), or pass --pve-token user@realm!name=secret"
         )
     if api.token_secret is not None:
-        return api.token_id, _decrypt(api.token_secret, host, vault_password_file)
+        return api.token_id, _decrypt(api.token_secret, host, vault_password_file, "token_secret")
     secret = os.environ.get(api.token_secret_env, "")
     if not secret:
         raise EndpointError(
@@ -96,14 +117,16 @@ def _token(
     return api.token_id, secret
 
 
-def _decrypt(value: VaultedValue, host: PhysicalHost, vault_password_file: Path | None) -> str:
+def _decrypt(
+    value: VaultedValue, host: PhysicalHost, vault_password_file: Path | None, key: str
+) -> str:
     from ansible.errors import AnsibleError
     from ansible.parsing.dataloader import DataLoader
     from ansible.parsing.vault import VaultLib, get_file_vault_secret
 
     if vault_password_file is None:
         raise EndpointError(
-            f"{host.origin('labsmith_pve_api')}: labsmith_pve_api.token_secret is vault-"
+            f"{host.origin('labsmith_pve_api')}: labsmith_pve_api.{key} is vault-"
             "encrypted: pass --vault-password-file"
         )
     try:
@@ -114,7 +137,7 @@ def _decrypt(value: VaultedValue, host: PhysicalHost, vault_password_file: Path 
         plain = VaultLib([("default", secret)]).decrypt(value.ciphertext)
     except (AnsibleError, OSError) as error:
         raise EndpointError(
-            f"{host.origin('labsmith_pve_api')}: cannot decrypt labsmith_pve_api.token_secret "
+            f"{host.origin('labsmith_pve_api')}: cannot decrypt labsmith_pve_api.{key} "
             f"with {vault_password_file} ({type(error).__name__}); check the vault password"
         ) from None
     return bytes(plain).decode()

@@ -1,6 +1,6 @@
 """From an inventory to a plan: validate, compute what is wanted, connect, observe, plan."""
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from labsmith.inventory.errors import LabsmithError
@@ -24,6 +24,8 @@ class UnknownGuestError(LabsmithError):
 class GuestLab:
     desired: DesiredLab
     clients: dict[str, ProxmoxClient]
+    # Clusters whose root@pam password is known: their bind mounts and devices are set.
+    root_clients: dict[str, ProxmoxClient] = field(default_factory=dict)
     # With --limit only the named guests are planned, and guests outside the inventory
     # are not listed.
     limited: bool = False
@@ -37,7 +39,7 @@ class GuestLab:
         return observed
 
     def plan(self, destroy: frozenset[str] = frozenset()) -> Plan:
-        plan = plan_lab(self.desired, self.observe(), destroy)
+        plan = plan_lab(self.desired, self.observe(), destroy, frozenset(self.root_clients))
         if self.limited:
             plan = replace(plan, actions=[a for a in plan.actions if a.in_inventory])
         return plan
@@ -67,7 +69,14 @@ def load_guest_lab(
         for cluster, endpoint in endpoints.items()
         if cluster in clusters or not limit
     }
-    return GuestLab(desired=desired, clients=clients, limited=bool(limit))
+    root_clients = {
+        cluster: ProxmoxClient(endpoints[cluster], retry=retry, as_root=True)
+        for cluster in clients
+        if endpoints[cluster].root_password
+    }
+    return GuestLab(
+        desired=desired, clients=clients, root_clients=root_clients, limited=bool(limit)
+    )
 
 
 def _limited(desired: DesiredLab, limit: tuple[str, ...]) -> DesiredLab:

@@ -62,6 +62,8 @@ class Action:
     in_inventory: bool = True
     # What apply sends: every option for a create, the changed ones for an update.
     send: dict[str, str | int] = field(default_factory=dict)
+    # Settings sent afterwards in a root@pam session (bind mounts, devices).
+    root_send: dict[str, str] = field(default_factory=dict)
     delete: tuple[str, ...] = ()
     digest: str | None = None
     notes: tuple[str, ...] = ()
@@ -146,8 +148,10 @@ def plan_lab(
     desired: DesiredLab,
     observed: dict[str, ObservedCluster],
     destroy: frozenset[str] = frozenset(),
+    root_clusters: frozenset[str] = frozenset(),
 ) -> Plan:
-    """``destroy``: names or VMIDs of guests outside the inventory the user asked to remove."""
+    """``destroy``: names or VMIDs of guests outside the inventory the user asked to remove.
+    ``root_clusters``: clusters where root@pam's password is known (see ``root_only``)."""
     mapping_actions = [
         plan_mapping(mapping, cluster, observed[cluster])
         for cluster, mappings in desired.mappings.items()
@@ -159,7 +163,7 @@ def plan_lab(
     for guest in desired.guests:
         if guest.cluster not in observed:
             continue
-        action = plan_guest(guest, observed[guest.cluster])
+        action = plan_guest(guest, observed[guest.cluster], guest.cluster in root_clusters)
         reasons = [
             f"mapping {name}: {unusable[(guest.cluster, name)]}"
             for name in guest.mappings
@@ -176,9 +180,12 @@ def plan_lab(
     return Plan(actions=actions, mapping_actions=mapping_actions)
 
 
-def plan_guest(desired: DesiredGuest, cluster: ObservedCluster) -> Action:
+def plan_guest(desired: DesiredGuest, cluster: ObservedCluster, as_root: bool = False) -> Action:
+    """``as_root``: root@pam can be logged in as, so root-only settings are planned as
+    changes; otherwise they are reported with the command that sets them."""
     actual = cluster.guests.get(desired.vmid)
-    root_notes = _root_only_notes(desired, actual)
+    root_send = _root_only_changes(desired, actual) if as_root else {}
+    root_notes = [] if as_root else _root_only_notes(desired, actual)
     if actual is None:
         namesake = _same_name(desired, cluster)
         if namesake is not None:
@@ -196,8 +203,11 @@ def plan_guest(desired: DesiredGuest, cluster: ObservedCluster) -> Action:
         return _action(
             desired,
             "create",
-            changes={key: Change(None, value) for key, value in desired.options.items()},
+            changes={
+                key: Change(None, value) for key, value in {**desired.options, **root_send}.items()
+            },
             send=dict(desired.options),
+            root_send=root_send,
             start=desired.start,
             reason="not on the cluster",
             notes=tuple(root_notes),
@@ -207,6 +217,8 @@ def plan_guest(desired: DesiredGuest, cluster: ObservedCluster) -> Action:
         return _action(desired, "blocked", reason=refusal)
     changes, send, delete, notes = diff_options(desired, actual)
     notes.extend(root_notes)
+    for key, value in root_send.items():
+        changes[key] = Change(_shown(actual.config.get(key)), value)
     blocked = {key: change for key, change in changes.items() if change.blocked}
     start = desired.start and actual.status == "stopped"
     pending = sorted(actual.pending - set(send) - set(delete))
@@ -220,7 +232,7 @@ def plan_guest(desired: DesiredGuest, cluster: ObservedCluster) -> Action:
             reason="; ".join(f"{key}: {change.blocked}" for key, change in blocked.items()),
             notes=tuple(notes),
         )
-    if send or delete:
+    if send or delete or root_send:
         if actual.status == "running" and not _hot(desired.kind, send, delete):
             notes.append("the guest is running: some changes wait for its next restart")
         return _action(
@@ -228,6 +240,7 @@ def plan_guest(desired: DesiredGuest, cluster: ObservedCluster) -> Action:
             "update",
             changes=changes,
             send=send,
+            root_send=root_send,
             delete=tuple(delete),
             digest=actual.digest,
             start=start,
@@ -239,20 +252,25 @@ def plan_guest(desired: DesiredGuest, cluster: ObservedCluster) -> Action:
     return _action(desired, "noop", reason="matches the inventory", notes=tuple(notes))
 
 
-def _root_only_notes(desired: DesiredGuest, actual: ObservedGuest | None) -> list[str]:
-    """Settings an API token may not make: the command that makes them, run on the node."""
+def _root_only_changes(desired: DesiredGuest, actual: ObservedGuest | None) -> dict[str, str]:
     config = actual.config if actual is not None else {}
-    missing = [
-        key
+    return {
+        key: value
         for key, value in desired.root_only.items()
         if compare(desired.kind, key, value, config.get(key)) is not None
-    ]
+    }
+
+
+def _root_only_notes(desired: DesiredGuest, actual: ObservedGuest | None) -> list[str]:
+    """Settings an API token may not make: the command that makes them, run on the node."""
+    missing = list(_root_only_changes(desired, actual))
     if not missing:
         return []
     arguments = " ".join(f"--{key} {desired.root_only[key]}" for key in missing)
     return [
         f"{', '.join(missing)}: PVE lets only root@pam itself set bind mounts and devices, "
-        f"not an API token; on {desired.node} run: pct set {desired.vmid} {arguments}"
+        f"not an API token; on {desired.node} run: pct set {desired.vmid} {arguments} "
+        "(or give labsmith root@pam's password: LABSMITH_PVE_ROOT_PASSWORD)"
     ]
 
 
@@ -361,7 +379,7 @@ def diff_options(
         if key in CREATE_ONLY:
             continue
         have = actual.config.get(key)
-        verdict = compare(desired.kind, key, wanted, have)
+        verdict = compare(desired.kind, key, wanted, have, desired.vmid)
         if verdict is None:
             continue
         value, blocked = verdict
@@ -382,8 +400,12 @@ def diff_options(
     return changes, send, delete, notes
 
 
-def compare(kind: str, key: str, wanted: str | int, have: Any) -> tuple[str | int, str] | None:
+def compare(
+    kind: str, key: str, wanted: str | int, have: Any, vmid: int = 0
+) -> tuple[str | int, str] | None:
     """None when equal in meaning; else (the value to send, why it is blocked or "")."""
+    if key == "unprivileged" and have is None:
+        have = 0  # PVE writes the key only for unprivileged containers
     if have is None:
         return wanted, ""
     family = re.sub(r"\d+$", "", key)
@@ -406,7 +428,8 @@ def compare(kind: str, key: str, wanted: str | int, have: Any) -> tuple[str | in
     if key == "ide2" and kind == "qemu":
         return None if "cloudinit" in str(have) else (wanted, f"ide2 holds {have}, not cloud-init")
     if key == "rootfs" or (family in ("scsi", "virtio", "sata") and kind == "qemu"):
-        return _compare_disk(key, str(wanted), str(have))
+        tool = "qm" if kind == "qemu" else "pct"
+        return _compare_disk(key, str(wanted), str(have), f"{tool} resize {vmid or '<vmid>'}")
     if family == "net":
         return _compare_nic(kind, str(wanted), str(have))
     if family == "ipconfig":
@@ -450,7 +473,7 @@ def _compare_nic(kind: str, wanted: str, have: str) -> tuple[str, str] | None:
     return wanted, ""
 
 
-def _compare_disk(key: str, wanted: str, have: str) -> tuple[str, str] | None:
+def _compare_disk(key: str, wanted: str, have: str, resize: str) -> tuple[str, str] | None:
     want = propstring.parse(wanted, "volume")
     got = propstring.parse(have, "volume")
     want_storage, _, want_gib = want.pop("volume").partition(":")
@@ -470,8 +493,8 @@ def _compare_disk(key: str, wanted: str, have: str) -> tuple[str, str] | None:
         )
     if want_size > got_size:
         return wanted, (
-            f"growing from {_gib(got_size)} to {_gib(want_size)}: run qm resize / pct resize "
-            f"{key} {_gib(want_size)} (labsmith does not resize disks)"
+            f"growing from {_gib(got_size)} to {_gib(want_size)}: run {resize} {key} "
+            f"{_gib(want_size)} on the node (labsmith does not resize disks)"
         )
     got.pop("volume", None)
     if all(got.get(k) == v for k, v in want.items()):
