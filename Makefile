@@ -61,7 +61,7 @@ demo: $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/yamllint --strict inventories playbooks roles
+	$(BIN)/yamllint --strict inventories playbooks roles tests/fixtures/planner
 
 typecheck: $(INSTALLED)
 	$(BIN)/mypy

@@ -13,9 +13,12 @@ cleanup() {
 trap cleanup EXIT
 
 example=$("$BIN/python" -c 'from labsmith.resources import example_inventory; print(example_inventory())')
+# root@pam's password lets labsmith set what PVE refuses to every API token: the
+# containers' bind mounts and GPU device nodes.
+(umask 077; "$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(18))' >"$workdir/root-password")
 echo "== labsmith sim serve --seed-from $example (tasks take 0.3 s)"
 "$BIN/labsmith" sim serve --port 0 --seed-from "$example" --cert-dir "$workdir" \
-    --task-seconds 0.3 >"$workdir/sim.out" 2>"$workdir/sim.err" &
+    --password-file "$workdir/root-password" --task-seconds 0.3 >"$workdir/sim.out" 2>"$workdir/sim.err" &
 sim_pid=$!
 for _ in $(seq 150); do
     [ -s "$workdir/sim.out" ] && break
@@ -30,9 +33,10 @@ LABSMITH_PVE_TOKEN=$(field token)
 export LABSMITH_PVE_TOKEN
 echo "   serving $url"
 
-echo "== labsmith plan --pve-url $url --pve-ca <sim CA>"
-"$BIN/labsmith" plan --pve-url "$url" --pve-ca "$(field ca)"
+api=(--pve-url "$url" --pve-ca "$(field ca)" --pve-root-password-file "$workdir/root-password")
+echo "== labsmith plan --pve-url $url --pve-ca <sim CA> --pve-root-password-file <file>"
+"$BIN/labsmith" plan "${api[@]}"
 echo "== labsmith apply --yes"
-"$BIN/labsmith" apply --yes --pve-url "$url" --pve-ca "$(field ca)"
+"$BIN/labsmith" apply --yes "${api[@]}"
 echo "== labsmith plan (again: the cluster now matches the inventory)"
-"$BIN/labsmith" plan --pve-url "$url" --pve-ca "$(field ca)"
+"$BIN/labsmith" plan "${api[@]}"
