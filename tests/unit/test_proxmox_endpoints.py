@@ -84,3 +84,28 @@ def test_a_missing_ca_file_is_named(write_tree: Any, monkeypatch: pytest.MonkeyP
     api = "labsmith_pve_api: {token_id: 'root@pam!labsmith', ca_file: pve-root-ca.pem}\n"
     with pytest.raises(EndpointError, match=r"copy the node's /etc/pve/pve-root-ca\.pem"):
         cluster_endpoints(lab_with(write_tree, api), Overrides())
+
+
+def test_root_password_is_optional_and_comes_from_override_vault_or_environment(
+    write_tree: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LABSMITH_PVE_TOKEN_SECRET", SECRET)
+    monkeypatch.delenv("LABSMITH_PVE_ROOT_PASSWORD", raising=False)
+    monkeypatch.delenv("ROOT_PW", raising=False)
+    api = "labsmith_pve_api: {token_id: 'labsmith@pve!apply', root_password_env: ROOT_PW}\n"
+    lab = lab_with(write_tree, api)
+    assert cluster_endpoints(lab, Overrides())["pve1"].root_password is None
+    monkeypatch.setenv("ROOT_PW", "from-env")
+    endpoint = cluster_endpoints(lab, Overrides())["pve1"]
+    assert endpoint.root_password == "from-env"
+    assert "from-env" not in repr(endpoint)
+    given = Overrides(token=f"root@pam!sim={SECRET}", root_password="from-flag")
+    assert cluster_endpoints(lab, given)["pve1"].root_password == "from-flag"
+
+    password = tmp_path / "vault-password.txt"
+    password.write_text("lab vault password\n")
+    vault = VaultLib([("default", VaultSecret(b"lab vault password"))])
+    block = "\n".join("      " + line for line in vault.encrypt("vaulted").decode().splitlines())
+    api = f"labsmith_pve_api:\n  token_id: root@pam!labsmith\n  root_password: !vault |\n{block}\n"
+    vaulted = cluster_endpoints(lab_with(write_tree, api), Overrides(), password)["pve1"]
+    assert vaulted.root_password == "vaulted"

@@ -160,3 +160,12 @@ def test_api_token_id_must_name_user_realm_and_token(write_tree: Any) -> None:
     api = "labsmith_pve_api:\n  token_id: labsmith\n"
     [found] = findings_for(write_tree, host_vars__pve1_yml=PVE1 + api)
     assert (found.rule, found.key) == ("schema.invalid", "labsmith_pve_api.token_id")
+
+
+def test_root_password_is_accepted_only_vaulted_and_never_shown(write_tree: Any) -> None:
+    plain = "correct horse battery staple"
+    api = f"labsmith_pve_api:\n  token_id: root@pam!labsmith\n  root_password: {plain}\n"
+    [found] = findings_for(write_tree, host_vars__pve1_yml=PVE1 + api)
+    assert (found.rule, found.key) == ("schema.invalid", "labsmith_pve_api.root_password")
+    assert "LABSMITH_PVE_ROOT_PASSWORD" in found.fix
+    assert plain not in found.message + found.fix
