@@ -12,7 +12,7 @@ import yaml
 from labsmith.proxmox.apply import ApplySettings, converge
 from labsmith.proxmox.client import ProxmoxClient, RetryPolicy
 from labsmith.proxmox.endpoints import Overrides
-from labsmith.proxmox.errors import ProxmoxApiError, ServerError
+from labsmith.proxmox.errors import NodeUnreachableError, ProxmoxApiError, ServerError
 from labsmith.proxmox.lab import GuestLab, load_guest_lab
 from labsmith.sim.api import Durations
 from labsmith.sim.faults import FaultPlan
@@ -241,3 +241,29 @@ def test_a_wrong_root_password_fails_the_root_settings_only(sim: LiveSim) -> Non
     [failure] = result.failed
     assert "root@pam could not log in" in failure.detail
     assert 220 in sim.simulator.state.guests  # the token's part is done
+
+
+def test_a_create_whose_answer_was_lost_is_not_repeated_but_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The create happened but its answer never came: the next round waits for the task's
+    lock to clear, sees the guest, and only starts it."""
+    durations = Durations(default=0.05, by_type={"vzcreate": 0.3})
+    with live_sim(tmp_path, state=state_from_inventory(EXAMPLE), durations=durations) as slow:
+        lab = guest_lab(slow, limit=("redis",))
+        original = ProxmoxClient.create_guest
+        creates: list[int] = []
+
+        def answer_lost(
+            client: ProxmoxClient, node: str, kind: str, vmid: int, options: Any
+        ) -> str:
+            creates.append(vmid)
+            original(client, node, kind, vmid, options)
+            raise NodeUnreachableError("no answer (connection reset)", method="POST")
+
+        monkeypatch.setattr(ProxmoxClient, "create_guest", answer_lost)
+        result = apply_all(lab)
+        assert creates == [201]
+        assert result.rounds == 2 and result.failed == []
+        assert [o.action for o in result.outcomes] == ["create", "start"]
+        assert slow.simulator.state.guests[201].status == "running"

@@ -166,19 +166,43 @@ def converge(
         result.outcomes.extend(outcomes)
         if not any(o.retryable and not o.ok for o in outcomes) or attempt == rounds - 1:
             break
-        sleep(settings.poll_interval)
-        fresh = replan()
+        fresh = _replan_when_unlocked(replan, settings, sleep)
+        if fresh is None:
+            break  # the cluster cannot be read now; the failures stand
         current = Plan(
             actions=[a for a in fresh.actions if (a.cluster, a.vmid) in confirmed_guests],
             mapping_actions=[
                 m for m in fresh.mapping_actions if (m.cluster, m.id) in confirmed_mappings
             ],
         )
-        locked = [a for a in current.actions if a.action == "blocked" and "locked" in a.reason]
-        if locked:
-            # An earlier create or update whose answer was lost is still running.
-            sleep(settings.poll_interval)
+        # A write whose answer was lost may have done its work: nothing left to do there.
+        for action in current.actions:
+            if action.action == "noop":
+                result.outcomes.append(
+                    Outcome(action.guest, action.node, "check", True, "matches the inventory")
+                )
+        for mapping in current.mapping_actions:
+            if mapping.action == "noop":
+                subject = f"mapping {mapping.id}"
+                result.outcomes.append(Outcome(subject, mapping.node, "check", True, "in place"))
     return result
+
+
+def _replan_when_unlocked(
+    replan: Callable[[], Plan], settings: ApplySettings, sleep: Callable[[float], None]
+) -> Plan | None:
+    """A fresh plan once no confirmed guest is locked by a task still running (a create or
+    update whose answer was lost), waiting at most one task timeout."""
+    deadline = time.monotonic() + settings.task_timeout
+    while True:
+        sleep(settings.poll_interval)
+        try:
+            fresh = replan()
+        except ProxmoxApiError:
+            return None
+        locked = any(a.action == "blocked" and "is locked" in a.reason for a in fresh.actions)
+        if not locked or time.monotonic() >= deadline:
+            return fresh
 
 
 # Mappings -------------------------------------------------------------------------------

@@ -311,6 +311,9 @@ def _refusal(desired: DesiredGuest, actual: ObservedGuest, cluster: ObservedClus
     where = f"set another labsmith_guest.vmid in {desired.origin}"
     if actual.kind != desired.kind:
         return f"VMID {desired.vmid} is taken by {_label(actual)} {actual.name!r}; {where}"
+    # Before the name: a guest being created carries only its lock until the task ends.
+    if actual.lock:
+        return f"{_label(actual)} is locked ({actual.lock}); run again when the lock is gone"
     ours = MANAGED_MARKER in str(actual.config.get("description", ""))
     if actual.name != desired.name and not ours:
         return (
@@ -326,8 +329,6 @@ def _refusal(desired: DesiredGuest, actual: ObservedGuest, cluster: ObservedClus
         return f"node {actual.node} is offline"
     if actual.template:
         return f"{_label(actual)} is a template; templates are not managed"
-    if actual.lock:
-        return f"{_label(actual)} is locked ({actual.lock}); run again when the lock is gone"
     return ""
 
 
