@@ -18,14 +18,23 @@ subprocess.run([sys.executable, f"{target}/pip", "install", "--quiet", str(targe
 endef
 export BOOTSTRAP_PIP
 
-# The SSH collector's integration tests start a throwaway OpenSSH sshd on 127.0.0.1. As root
-# with apt-get (CI containers) openssh-server is installed. A policy-rc.d answering 101
-# ("not allowed") keeps its postinst from starting a system sshd on port 22, and the unit is
-# disabled so that none starts at the next boot either: only the binary was wanted.
-define INSTALL_OPENSSH_SERVER
-[ -x /usr/sbin/sshd ] && exit 0
+# Debian packages the tests need, installed as root with apt-get (CI machines):
+# - openssh-server: the SSH collector's tests start a throwaway sshd on 127.0.0.1. A
+#   policy-rc.d answering 101 ("not allowed") keeps its postinst from starting a system sshd
+#   on port 22, and the unit is disabled so that none starts at the next boot either.
+# - debootstrap, qemu, grub-pc-bin, fdisk, e2fsprogs: the disposable test hosts the roles
+#   and labsmith build are tested on (tests/testbed/).
+SYSTEM_PACKAGES := openssh-server openssh-client debootstrap qemu-system-x86 qemu-utils \
+	e2fsprogs fdisk grub-pc-bin
+define INSTALL_SYSTEM_PACKAGES
+missing=""
+for tool in /usr/sbin/sshd /usr/sbin/debootstrap /usr/bin/qemu-system-x86_64 /usr/bin/qemu-img \
+	/usr/sbin/sfdisk /usr/bin/grub-mkimage /usr/sbin/mkfs.ext4; do
+	[ -x "$$tool" ] || missing="$$missing $$tool"
+done
+[ -z "$$missing" ] && exit 0
 if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-	echo "/usr/sbin/sshd is missing: the SSH integration tests need openssh-server (run as root, or install it)"
+	echo "missing:$$missing; the SSH and test-host tests need them (run as root, or install $(SYSTEM_PACKAGES))"
 	exit 0
 fi
 policy=/usr/sbin/policy-rc.d
@@ -34,14 +43,14 @@ if [ ! -e "$$policy" ]; then
 	trap 'rm -f "$$policy"' EXIT
 fi
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null
 # systemctl and service are often missing in containers; there nothing was started anyway.
 { systemctl stop ssh.service || service ssh stop; } >/dev/null 2>&1 || true
 systemctl disable --quiet ssh.service >/dev/null 2>&1 || true
 endef
-export INSTALL_OPENSSH_SERVER
+export INSTALL_SYSTEM_PACKAGES
 
-.PHONY: demo test lint typecheck pytest system-deps bench clean
+.PHONY: demo test lint typecheck pytest roles system-deps bench clean
 
 $(INSTALLED): pyproject.toml
 	@if ! $(PYTHON) -m venv $(VENV) 2>/dev/null; then \
@@ -61,7 +70,8 @@ demo: $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/yamllint --strict inventories playbooks roles tests/fixtures/planner
+	$(BIN)/yamllint --strict inventories playbooks roles tests/fixtures/planner tests/testbed
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint -q --profile production roles playbooks tests/testbed/molecule
 
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
@@ -70,9 +80,17 @@ pytest: $(INSTALLED) system-deps
 	$(BIN)/pytest
 
 system-deps:
-	@bash -eo pipefail -c "$$INSTALL_OPENSSH_SERVER"
+	@bash -eo pipefail -c "$$INSTALL_SYSTEM_PACKAGES"
 
-test: lint typecheck pytest
+# Each role's molecule scenario on a disposable Debian VM: converge, idempotence, verify.
+ROLES_WITH_SCENARIOS := iommu vfio
+roles: $(INSTALLED) system-deps
+	@for role in $(ROLES_WITH_SCENARIOS); do \
+		echo "== molecule test: roles/$$role"; \
+		(cd roles/$$role && PATH=$(CURDIR)/$(BIN):$$PATH molecule test) || exit 1; \
+	done
+
+test: lint typecheck pytest roles
 
 bench: $(INSTALLED) system-deps
 	$(BIN)/python benchmarks/validate_large_inventory.py

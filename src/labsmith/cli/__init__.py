@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from labsmith import __version__
+from labsmith.cli.build import build
 from labsmith.cli.fit import fit
 from labsmith.cli.graph import graph
 from labsmith.cli.guests import apply, plan
@@ -41,3 +42,4 @@ main.add_command(fit)
 main.add_command(sim)
 main.add_command(plan)
 main.add_command(apply)
+main.add_command(build)

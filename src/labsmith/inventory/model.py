@@ -372,6 +372,9 @@ class PhysicalHostVars(LabWideVars):
     mounts: list[Mount] = Field(default=[], alias="labsmith_mounts")
     services: list[Service] = Field(default=[], alias="labsmith_services")
     pve_api: PveApi | None = Field(default=None, alias="labsmith_pve_api")
+    # The roles reboot a host only when its kernel command line or driver binding changed,
+    # and only with this set.
+    allow_reboot: bool = Field(default=False, alias="labsmith_allow_reboot")
 
 
 class GuestVars(LabWideVars):

@@ -1,0 +1,1 @@
+"""Running labsmith's playbooks with ansible-runner, its events turned into progress."""

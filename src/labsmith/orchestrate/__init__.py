@@ -1,0 +1,1 @@
+"""Pipelines that chain labsmith's stages: validate, (probe), host playbooks, guests."""
