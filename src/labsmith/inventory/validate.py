@@ -27,6 +27,15 @@ class Report:
     def valid(self) -> bool:
         return not self.errors
 
+    def error_summary(self, source: Path) -> str:
+        """One line for commands that stop on an invalid inventory: the count, the first
+        error with its file and key, and where to see them all."""
+        first = self.errors[0]
+        return (
+            f"{source}: the inventory has {len(self.errors)} error(s), first: {first.file}: "
+            f"{first.key}: {first.message} (labsmith validate -i {source} lists them)"
+        )
+
 
 def validate(source: Path, vault_password_file: Path | None = None) -> Report:
     """Raises UnusableInventoryError when the inventory cannot be read at all."""

@@ -46,12 +46,7 @@ def prepare(
     """Stage 1: the inventory must validate; ``--limit`` names physical hosts."""
     report = validate(source, vault_password_file)
     if report.errors:
-        first = report.errors[0]
-        raise BuildRefusedError(
-            f"{source}: the inventory has {len(report.errors)} error(s), first: {first.file}: "
-            f"{first.key}: {first.message} (labsmith validate -i {source} lists them); "
-            "nothing was changed"
-        )
+        raise BuildRefusedError(f"{report.error_summary(source)}; nothing was changed")
     physical = sorted(report.lab.hosts)
     if limit:
         unknown = sorted(set(limit) - set(physical))

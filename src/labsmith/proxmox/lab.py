@@ -54,11 +54,7 @@ def load_guest_lab(
 ) -> GuestLab:
     report = validate(source, vault_password_file)
     if report.errors:
-        first = report.errors[0]
-        raise InvalidLabError(
-            f"{source}: the inventory has {len(report.errors)} error(s), first: {first.file}: "
-            f"{first.key}: {first.message} (labsmith validate -i {source} lists them)"
-        )
+        raise InvalidLabError(report.error_summary(source))
     desired = desired_lab(report.lab)
     if limit:
         desired = _limited(desired, limit)

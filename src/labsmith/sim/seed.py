@@ -32,11 +32,7 @@ class SeedError(LabsmithError):
 def state_from_inventory(source: Path, vault_password_file: Path | None = None) -> ClusterState:
     report = validate(source, vault_password_file)
     if report.errors:
-        first = report.errors[0]
-        raise SeedError(
-            f"{source}: the inventory has {len(report.errors)} error(s), first: "
-            f"{first.file}: {first.key}: {first.message} (run labsmith validate -i {source})"
-        )
+        raise SeedError(report.error_summary(source))
     hosts = [host for host in report.lab.hosts.values() if host.spec.kind == "proxmox"]
     if not hosts:
         raise SeedError(
