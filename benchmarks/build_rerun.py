@@ -64,9 +64,13 @@ def main() -> None:
     labsmith_median = statistics.median(through_labsmith)
     ansible_median = statistics.median(through_ansible)
     print(f"converged re-run, {arguments.repeat} runs each (median, all):")
-    print(f"  labsmith build --hosts : {labsmith_median:6.1f} s  {through_labsmith}")
-    print(f"  ansible-playbook       : {ansible_median:6.1f} s  {through_ansible}")
+    print(f"  labsmith build --hosts : {labsmith_median:6.1f} s  ({_seconds(through_labsmith)})")
+    print(f"  ansible-playbook       : {ansible_median:6.1f} s  ({_seconds(through_ansible)})")
     print(f"  labsmith / ansible-playbook: {labsmith_median / ansible_median:.2f}")
+
+
+def _seconds(values: list[float]) -> str:
+    return ", ".join(f"{value:.1f}" for value in values)
 
 
 if __name__ == "__main__":
