@@ -72,7 +72,7 @@ def build(
     if not dry_run and not yes and not click.confirm("Go ahead?", default=False):
         raise click.exceptions.Exit(1)
     directory = run_dir_for(run_dir or default_run_root(), dry_run)
-    probe_stage(target, directory, vault_password_file, on_host=lambda o: _print_probe(console, o))
+    probe_stage(target, directory, on_host=lambda outcome: _print_probe(console, outcome))
     progress = BuildProgress(console, interactive=sys.stdout.isatty())
     result = run_host_stage(target, directory, check=dry_run, on_event=progress.event)
     progress.close()

@@ -211,27 +211,23 @@ def apply(
 
 
 def _check_destroy_names(planned: Plan, destroy: tuple[str, ...]) -> None:
-    inventory = {a.guest for a in planned.actions if a.in_inventory} | {
-        str(a.vmid) for a in planned.actions if a.in_inventory
-    }
+    def names(actions: list[Action]) -> set[str]:
+        return {a.guest for a in actions} | {str(a.vmid) for a in actions}
+
+    inventory = names([a for a in planned.actions if a.in_inventory])
+    targeted = names([a for a in planned.actions if a.action == "destroy"])
     for name in destroy:
         if name in inventory:
             raise click.BadParameter(
                 f"{name} is in the inventory; remove it from the inventory first",
                 param_hint="--destroy",
             )
-    targeted = {a.guest for a in planned.actions if a.action == "destroy"} | {
-        str(a.vmid) for a in planned.actions if a.action == "destroy"
-    }
-    for name in destroy:
         if name not in targeted:
             raise click.BadParameter(f"no guest {name} on the cluster", param_hint="--destroy")
 
 
 def _work_count(planned: Plan) -> int:
-    return sum(1 for a in planned.actions if a.writes) + sum(
-        1 for m in planned.mapping_actions if m.action in ("create", "update")
-    )
+    return sum(1 for a in planned.actions + planned.mapping_actions if a.writes)
 
 
 def _outcome_json(outcome: Outcome) -> dict[str, Any]:
@@ -281,7 +277,7 @@ def print_plan(console: Console, planned: Plan) -> None:
     for action in planned.actions:
         _print_action(console, action)
     counts = planned.counts()
-    mappings = sum(1 for m in planned.mapping_actions if m.action in ("create", "update"))
+    mappings = sum(1 for m in planned.mapping_actions if m.writes)
     parts = [
         f"{counts.get(kind, 0)} to {kind}"
         for kind in ("create", "update", "start", "destroy")

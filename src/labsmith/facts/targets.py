@@ -44,10 +44,11 @@ def targets_from_inventory(inventory: ResolvedInventory, names: Sequence[str]) -
             f"{', '.join(unknown)}: not a host of the inventory {inventory.root} "
             f"(its hosts: {known})"
         )
-    return [_target(name, inventory.hosts[name].variables) for name in names]
+    return [target_for_host(name, inventory.hosts[name].variables) for name in names]
 
 
-def _target(name: str, variables: Mapping[str, Any]) -> SshTarget:
+def target_for_host(name: str, variables: Mapping[str, Any]) -> SshTarget:
+    """The SSH target of one inventory host from its resolved variables."""
     address = _text(name, variables, _ADDRESS_VARIABLES) or name
     user = _text(name, variables, _USER_VARIABLES)
     key_file = _text(name, variables, _KEY_FILE_VARIABLES)

@@ -16,10 +16,9 @@ from labsmith.ansible.runner import Event, PlaybookRun, run_playbook
 from labsmith.checks.probe_report import ProbeReport, judge
 from labsmith.facts.collect import HostUnreachableError, collect_snapshot
 from labsmith.facts.snapshot import load_snapshot
-from labsmith.facts.targets import InventoryHostError, targets_from_inventory
+from labsmith.facts.targets import InventoryHostError, target_for_host
 from labsmith.inventory.errors import LabsmithError
-from labsmith.inventory.lab import Lab
-from labsmith.inventory.sources import ResolvedInventory, load_inventory
+from labsmith.inventory.lab import Lab, PhysicalHost
 from labsmith.inventory.validate import validate
 
 HOST_PLAYBOOK = "host.yml"
@@ -71,29 +70,26 @@ class ProbeOutcome:
 def probe_stage(
     target: BuildTarget,
     run_dir: Path,
-    vault_password_file: Path | None = None,
     on_host: Callable[[ProbeOutcome], None] | None = None,
 ) -> list[ProbeOutcome]:
     """Stage 2: snapshot and judge each host that answers over SSH (read-only). A host
     that does not answer is not an error here: the playbook reports it."""
-    inventory = load_inventory(target.source, vault_password_file)
     outcomes = []
     for name in target.hosts:
-        outcome = _probe_one(inventory, target, name, run_dir / "snapshots" / name)
+        outcome = _probe_one(target.lab.hosts[name], run_dir / "snapshots" / name)
         if on_host is not None:
             on_host(outcome)
         outcomes.append(outcome)
     return outcomes
 
 
-def _probe_one(
-    inventory: ResolvedInventory, target: BuildTarget, name: str, destination: Path
-) -> ProbeOutcome:
+def _probe_one(host: PhysicalHost, destination: Path) -> ProbeOutcome:
+    """The host's connection variables come with the validated lab: no second load."""
+    name, variables = host.name, host.source.variables
     try:
-        [ssh_target] = targets_from_inventory(inventory, [name])
+        ssh_target = target_for_host(name, variables)
     except InventoryHostError as error:
         return ProbeOutcome(name, skipped=str(error))
-    variables = inventory.hosts[name].variables
     try:
         collect_snapshot(
             ssh_target,
@@ -103,9 +99,7 @@ def _probe_one(
         )
     except HostUnreachableError as error:
         return ProbeOutcome(name, skipped=str(error))
-    return ProbeOutcome(
-        name, report=judge(load_snapshot(destination), name, target.lab.hosts[name])
-    )
+    return ProbeOutcome(name, report=judge(load_snapshot(destination), name, host))
 
 
 def known_hosts_file(common_args: object) -> Path | None:

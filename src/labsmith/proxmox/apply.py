@@ -84,7 +84,7 @@ def apply_plan(
     outcomes: list[Outcome] = []
     failed_mappings: set[tuple[str, str]] = set()
     for mapping in plan.mapping_actions:
-        if mapping.action not in ("create", "update"):
+        if not mapping.writes:
             continue
         outcome = _apply_mapping(clients[mapping.cluster], mapping, progress)
         if not outcome.ok:
@@ -155,9 +155,7 @@ def converge(
     plan's actions for the same guests and mappings (never anything the user did not see)."""
     settings = settings or ApplySettings()
     confirmed_guests = {(a.cluster, a.vmid) for a in plan.actions if a.writes}
-    confirmed_mappings = {
-        (m.cluster, m.id) for m in plan.mapping_actions if m.action in ("create", "update")
-    }
+    confirmed_mappings = {(m.cluster, m.id) for m in plan.mapping_actions if m.writes}
     result = ApplyResult()
     current = plan
     for attempt in range(rounds):

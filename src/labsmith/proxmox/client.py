@@ -88,50 +88,28 @@ class ProxmoxClient:
         if parts.scheme != "https" or not parts.hostname:
             raise ProxmoxApiError(f"API url {endpoint.url!r} must be https://host[:port]")
         user, _, token_name = endpoint.token_id.partition("!")
-        verify: bool | str = str(endpoint.ca_file) if endpoint.ca_file else endpoint.verify_tls
         self.endpoint = endpoint
         self.retry = retry or RetryPolicy()
         self.as_root = as_root
-        self._timeout = timeout
-        self._verify = verify
-        self._api: Any = None
-        if not as_root:
-            self._api = ProxmoxAPI(
-                parts.hostname,
-                port=parts.port or 8006,
-                user=user,
-                token_name=token_name,
-                token_value=endpoint.token_secret,
-                verify_ssl=verify,
-                timeout=timeout,
+        self._settings: dict[str, Any] = {
+            "host": parts.hostname,
+            "port": parts.port or 8006,
+            "verify_ssl": str(endpoint.ca_file) if endpoint.ca_file else endpoint.verify_tls,
+            "timeout": timeout,
+        }
+        if as_root:
+            self._settings.update(user="root@pam", password=endpoint.root_password or "")
+        else:
+            self._settings.update(
+                user=user, token_name=token_name, token_value=endpoint.token_secret
             )
+        self._api: Any = None
 
     def _connection(self) -> Any:
-        """The API handle; a root session logs in on first use (proxmoxer fetches the
-        ticket in its constructor, so a failed login surfaces as one of our errors)."""
+        """The API handle, made on first use: for root@pam, proxmoxer logs in (fetches the
+        ticket) in its constructor, so that call is a request like any other."""
         if self._api is None:
-            parts = urlsplit(self.endpoint.url)
-            try:
-                self._api = ProxmoxAPI(
-                    parts.hostname,
-                    port=parts.port or 8006,
-                    user="root@pam",
-                    password=self.endpoint.root_password or "",
-                    verify_ssl=self._verify,
-                    timeout=self._timeout,
-                )
-            except AuthenticationError:
-                raise AuthenticationFailedError(
-                    "root@pam could not log in", method="POST", path="access/ticket"
-                ) from None
-            except requests.exceptions.SSLError:
-                raise TlsFailureError(
-                    f"TLS verification of {self.endpoint.url} failed", method="POST"
-                ) from None
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
-                raise NodeUnreachableError(
-                    f"no answer from {self.endpoint.url} ({type(error).__name__})", method="POST"
-                ) from None
+            self._api = ProxmoxAPI(**self._settings)
         return self._api
 
     # Transport ----------------------------------------------------------------------------
@@ -143,6 +121,10 @@ class ProxmoxClient:
             kind = error_for_status(int(error.status_code))
             errors = error.errors if isinstance(error.errors, dict) else None
             raise kind(str(error.content), method=verb, path=path, errors=errors) from None
+        except AuthenticationError:
+            raise AuthenticationFailedError(
+                "root@pam could not log in", method="POST", path="access/ticket"
+            ) from None
         except requests.exceptions.SSLError:
             raise TlsFailureError(
                 f"TLS verification of {self.endpoint.url} failed", method=verb, path=path

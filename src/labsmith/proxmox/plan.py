@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import unquote
 
+from labsmith.inventory.sizes import format_size
 from labsmith.proxmox import propstring
 from labsmith.proxmox.desired import (
     CREATE_ONLY,
@@ -100,6 +101,10 @@ class MappingAction:
     reason: str = ""
     description: str = ""
 
+    @property
+    def writes(self) -> bool:
+        return self.action in ("create", "update")
+
     def to_json(self) -> dict[str, Any]:
         return {
             "mapping": self.id,
@@ -118,9 +123,7 @@ class Plan:
 
     @property
     def writes(self) -> bool:
-        return any(a.writes for a in self.actions) or any(
-            m.action in ("create", "update") for m in self.mapping_actions
-        )
+        return any(a.writes for a in self.actions + self.mapping_actions)
 
     @property
     def blocked(self) -> list[Action]:
@@ -478,7 +481,8 @@ def _compare_disk(key: str, wanted: str, have: str, resize: str) -> tuple[str, s
     want = propstring.parse(wanted, "volume")
     got = propstring.parse(have, "volume")
     want_storage, _, want_gib = want.pop("volume").partition(":")
-    got_storage = got.get("volume", "").partition(":")[0]
+    got_volume = got.pop("volume", "")
+    got_storage = got_volume.partition(":")[0]
     got_size = propstring.size_bytes(got.pop("size", "0")) or 0
     want_size = int(float(want_gib) * 1024**3)
     if got.get("media") == "cdrom":
@@ -490,19 +494,18 @@ def _compare_disk(key: str, wanted: str, have: str, resize: str) -> tuple[str, s
         )
     if want_size < got_size:
         return wanted, (
-            f"shrinking from {_gib(got_size)} to {_gib(want_size)} would lose data; disks only grow"
+            f"shrinking from {format_size(got_size)} to {format_size(want_size)} would lose "
+            "data; disks only grow"
         )
     if want_size > got_size:
         return wanted, (
-            f"growing from {_gib(got_size)} to {_gib(want_size)}: run {resize} {key} "
-            f"{_gib(want_size)} on the node (labsmith does not resize disks)"
+            f"growing from {format_size(got_size)} to {format_size(want_size)}: run {resize} {key} "
+            f"{format_size(want_size)} on the node (labsmith does not resize disks)"
         )
-    got.pop("volume", None)
     if all(got.get(k) == v for k, v in want.items()):
         return None
     # Same volume, other options (discard, iothread): re-send the volume with them.
-    volume = propstring.parse(have, "volume")["volume"]
-    return propstring.render({"volume": volume, **want}, "volume"), ""
+    return propstring.render({"volume": got_volume, **want}, "volume"), ""
 
 
 def _is_volume(value: Any) -> bool:
@@ -512,10 +515,6 @@ def _is_volume(value: Any) -> bool:
 
 def _tags(value: Any) -> frozenset[str]:
     return frozenset(tag for tag in re.split(r"[;, ]+", str(value)) if tag)
-
-
-def _gib(size: int) -> str:
-    return f"{size / 1024**3:g}G"
 
 
 def _shown(value: Any) -> Value:
