@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
+from labsmith.orchestrate.guests import GuestLab, load_guest_lab
 from labsmith.proxmox.apply import ApplySettings, converge
 from labsmith.proxmox.client import ProxmoxClient, RetryPolicy
 from labsmith.proxmox.endpoints import Overrides
 from labsmith.proxmox.errors import NodeUnreachableError, ProxmoxApiError, ServerError
-from labsmith.proxmox.lab import GuestLab, load_guest_lab
 from labsmith.sim.api import Durations
 from labsmith.sim.faults import FaultPlan
 from labsmith.sim.seed import state_from_inventory

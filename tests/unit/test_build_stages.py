@@ -4,9 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from labsmith.errors import InvalidInventoryError, UnknownHostError
 from labsmith.orchestrate.build import (
-    BuildRefusedError,
-    UnknownHostError,
     known_hosts_file,
     prepare,
 )
@@ -39,5 +38,5 @@ def test_the_build_targets_the_physical_hosts_only() -> None:
 
 def test_an_invalid_inventory_is_refused_before_anything_runs() -> None:
     broken = INVENTORIES / "broken" / "pve-api-plain-secret"
-    with pytest.raises(BuildRefusedError, match="nothing was changed"):
+    with pytest.raises(InvalidInventoryError, match="nothing was changed"):
         prepare(broken)

@@ -3,9 +3,9 @@
 import json
 from pathlib import Path
 
+from labsmith.checks.lab import check_lab
 from labsmith.checks.probe_report import ProbeReport, judge
 from labsmith.facts.snapshot import load_snapshot
-from labsmith.inventory.validate import validate
 from tests.conftest import INVENTORIES
 
 # pve1 of the example lab, as its own lspci -nnk, lsblk and ip link would show it.
@@ -62,7 +62,7 @@ def judge_pve1(tmp_path: Path, files: dict[str, str]) -> ProbeReport:
     snapshot.mkdir()
     for name, text in files.items():
         (snapshot / name).write_text(text)
-    host = validate(INVENTORIES / "example").lab.hosts["pve1"]
+    host = check_lab(INVENTORIES / "example").lab.hosts["pve1"]
     return judge(load_snapshot(snapshot), "pve1", host)
 
 

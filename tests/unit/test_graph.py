@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from labsmith.checks.lab import check_lab
 from labsmith.cli import main
 from labsmith.inventory.graph import mermaid_text, render_mermaid
-from labsmith.inventory.validate import validate
 from tests.conftest import GOOD_LABS, INVENTORIES
 
 NODE = re.compile(r"^\s{4}(\w+)(\[\[|\[\(|\{\{|\(\[|\[)\"(.*)\"(\]\]|\)\]|\}\}|\]\)|\])$")
@@ -37,7 +37,7 @@ def parse(diagram: str) -> tuple[set[str], list[tuple[str, str, str]]]:
 
 @pytest.mark.parametrize("lab", GOOD_LABS, ids=lambda p: p.name)
 def test_every_edge_joins_declared_nodes(lab: Path) -> None:
-    report = validate(lab)
+    report = check_lab(lab)
     nodes, edges = parse(render_mermaid(report.lab))
     for source, _, target in edges:
         assert source in nodes and target in nodes, (source, target)
@@ -46,7 +46,7 @@ def test_every_edge_joins_declared_nodes(lab: Path) -> None:
 
 
 def test_example_diagram_shows_gpu_passthrough_and_vlans() -> None:
-    report = validate(INVENTORIES / "example")
+    report = check_lab(INVENTORIES / "example")
     _, edges = parse(render_mermaid(report.lab))
     gpu_edges = [(s, label, t) for s, label, t in edges if "_gpu_" in s]
     modes = {label for _, label, _ in gpu_edges}

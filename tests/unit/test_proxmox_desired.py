@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from labsmith.inventory.validate import validate
+from labsmith.checks.lab import check_lab
 from labsmith.proxmox.desired import DesiredGuest, DesiredLab, desired_lab
 from tests.conftest import INVENTORIES
 
@@ -86,7 +86,7 @@ def lab(write_tree: Any) -> DesiredLab:
             "host_vars/ct1.yml": CT1,
         }
     )
-    report = validate(root)
+    report = check_lab(root)
     assert report.errors == [], report.errors
     return desired_lab(report.lab)
 
@@ -142,7 +142,7 @@ def test_container_devices_follow_the_drivers_numbering(write_tree: Any) -> None
 
 
 def test_the_example_lab() -> None:
-    report = validate(INVENTORIES / "example")
+    report = check_lab(INVENTORIES / "example")
     desired = desired_lab(report.lab)
     assert [(g.inventory_name, g.vmid, g.kind) for g in desired.guests] == [
         ("ai-private", 110, "qemu"),

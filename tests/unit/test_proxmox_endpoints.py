@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from ansible.parsing.vault import VaultLib, VaultSecret
 
-from labsmith.inventory.validate import validate
+from labsmith.checks.lab import check_lab
 from labsmith.proxmox.endpoints import EndpointError, Overrides, cluster_endpoints
 
 HOSTS = "---\nall:\n  children:\n    proxmox:\n      hosts:\n        pve1:\n          ansible_host: 10.0.30.10\n"
@@ -20,7 +20,7 @@ SECRET = "4f0c9a4e-31c1-4ad9-9c1e-2b1b4c7f3a10"
 
 def lab_with(write_tree: Any, api: str = "") -> Any:
     root: Path = write_tree({"hosts.yml": HOSTS, "host_vars/pve1.yml": PVE1 + api})
-    report = validate(root)
+    report = check_lab(root)
     assert report.valid, report.findings
     return report.lab
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import yaml
 
-from labsmith.inventory.validate import validate
+from labsmith.checks.lab import check_lab
 
 NODE: dict[str, Any] = {
     "labsmith_kind": "proxmox",
@@ -101,7 +101,7 @@ def lab(write_tree: Any, guests: dict[str, dict[str, Any]]) -> Path:
 
 
 def assert_clean(root: Path) -> None:
-    assert [f"{f.rule} {f.location}: {f.message}" for f in validate(root).findings] == []
+    assert [f"{f.rule} {f.location}: {f.message}" for f in check_lab(root).findings] == []
 
 
 def test_a_host_mode_gpu_may_serve_several_containers(write_tree: Any) -> None:
@@ -166,6 +166,6 @@ def test_hosts_without_labsmith_variables_are_left_alone(write_tree: Any) -> Non
     (root / "extra.yml").write_text(
         yaml.safe_dump({"all": {"hosts": {"nas": {"ansible_host": "10.10.0.5"}}}})
     )
-    report = validate(root)
+    report = check_lab(root)
     assert report.findings == []
     assert report.lab.unmanaged == ["nas"]

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labsmith.inventory.rules import RULES
-from labsmith.inventory.validate import validate
+from labsmith.checks.lab import RULES, check_lab
 from tests.conftest import BROKEN_LABS, GOOD_LABS, INVENTORIES, REPO
 
 EXPECTED: dict[str, list[dict[str, str]]] = yaml.safe_load(
@@ -29,7 +28,7 @@ EXAMPLE_WARNINGS = {
 
 @pytest.mark.parametrize("lab", GOOD_LABS, ids=lambda p: p.name)
 def test_example_labs_have_no_findings_but_their_known_warnings(lab: Path) -> None:
-    report = validate(lab)
+    report = check_lab(lab)
     assert [(f.rule, f.location) for f in report.findings] == EXAMPLE_WARNINGS.get(lab.name, [])
     assert report.valid
     assert report.lab.hosts, "an example lab declares at least one physical host"
@@ -37,7 +36,7 @@ def test_example_labs_have_no_findings_but_their_known_warnings(lab: Path) -> No
 
 @pytest.mark.parametrize("case", sorted(EXPECTED), ids=str)
 def test_broken_lab_reports_exactly_its_findings(case: str) -> None:
-    report = validate(INVENTORIES / "broken" / case)
+    report = check_lab(INVENTORIES / "broken" / case)
     found = sorted((f.rule, f.severity, f.file, f.key) for f in report.findings)
     wanted = sorted((e["rule"], e["severity"], e["file"], e["key"]) for e in EXPECTED[case])
     assert found == wanted

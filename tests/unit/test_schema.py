@@ -3,8 +3,8 @@
 from pathlib import Path
 from typing import Any
 
+from labsmith.checks.lab import check_lab
 from labsmith.inventory.findings import Finding
-from labsmith.inventory.validate import validate
 
 HOSTS = """---
 all:
@@ -42,7 +42,7 @@ def findings_for(write_tree: Any, **overrides: str) -> list[Finding]:
         {name.replace("__", "/").replace("_yml", ".yml"): text for name, text in overrides.items()}
     )
     root: Path = write_tree(files)
-    return validate(root).findings
+    return check_lab(root).findings
 
 
 def test_the_base_lab_is_valid(write_tree: Any) -> None:

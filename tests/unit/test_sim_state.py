@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from labsmith.errors import InvalidInventoryError
 from labsmith.sim.faults import (
     Fault,
     FaultInjector,
@@ -198,5 +199,5 @@ def test_seeding_from_the_example_lab() -> None:
 def test_seeding_refuses_an_inventory_with_errors_or_no_proxmox_host() -> None:
     with pytest.raises(SeedError, match="no host has labsmith_kind: proxmox"):
         state_from_inventory(INVENTORIES / "inference-box")
-    with pytest.raises(SeedError, match=r"1 error\(s\), first: .*labsmith validate -i"):
+    with pytest.raises(InvalidInventoryError, match=r"1 error\(s\), first: .*labsmith validate -i"):
         state_from_inventory(INVENTORIES / "broken" / "gpu-assigned-twice")

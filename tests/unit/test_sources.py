@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from labsmith.inventory.errors import UnusableInventoryError
+from labsmith.errors import UnusableInventoryError
 from labsmith.inventory.sources import VaultedValue, load_inventory
 from tests.conftest import BROKEN_LABS, FIXTURES, GOOD_LABS, ansible_inventory_list
 

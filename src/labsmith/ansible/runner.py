@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labsmith.inventory.errors import LabsmithError
+from labsmith.errors import LabsmithError
 from labsmith.resources import bundled
 
 # ansible-runner's event names -> what they count as.

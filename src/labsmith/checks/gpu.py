@@ -12,7 +12,7 @@ from labsmith.checks.host import acs_override_evidence
 from labsmith.checks.verdict import Check, GpuVerdict, Status, worst
 from labsmith.facts.model import IommuListing, NvidiaGpu, PciDevice
 from labsmith.facts.snapshot import HostFacts
-from labsmith.inventory.sizes import format_size
+from labsmith.units import format_size
 
 GPU_CLASSES = {"0300", "0302", "0380"}
 GPU_CLASS_NAMES = {

@@ -17,7 +17,7 @@ from labsmith.cli.guests import apply, plan
 from labsmith.cli.probe import probe
 from labsmith.cli.sim import sim
 from labsmith.cli.validate import validate
-from labsmith.inventory.errors import LabsmithError
+from labsmith.errors import LabsmithError
 
 
 class LabsmithGroup(click.Group):

@@ -9,10 +9,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from labsmith.cli.options import make_console, resolve_inventory
-from labsmith.inventory.errors import LabsmithError
+from labsmith.errors import LabsmithError
 from labsmith.inventory.lab import build_lab
 from labsmith.inventory.model import ModelRef
-from labsmith.inventory.sizes import format_size, parse_size
 from labsmith.inventory.sources import load_inventory
 from labsmith.sizing.fit import (
     ModelFit,
@@ -23,6 +22,7 @@ from labsmith.sizing.fit import (
 )
 from labsmith.sizing.gguf import GgufError, spec_from_gguf
 from labsmith.sizing.placement import GpuSlot, Placement
+from labsmith.units import format_size, parse_size
 
 VERDICT_STYLE = {"fits": "green", "tight": "yellow", "spills": "yellow", "does_not_fit": "bold red"}
 

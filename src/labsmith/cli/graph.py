@@ -4,16 +4,16 @@ from pathlib import Path
 
 import click
 
+from labsmith.checks.lab import check_lab
 from labsmith.cli.options import inventory_option, resolve_inventory
 from labsmith.inventory.graph import render_mermaid
-from labsmith.inventory.validate import validate
 
 
 @click.command()
 @inventory_option
 def graph(inventory: Path | None, vault_password_file: Path | None) -> None:
     """Print a Mermaid flowchart of the lab: hosts, GPUs, guests, bridges/VLANs, storage."""
-    report = validate(resolve_inventory(inventory), vault_password_file)
+    report = check_lab(resolve_inventory(inventory), vault_password_file)
     if report.errors:
         click.echo(
             f"warning: the inventory has {len(report.errors)} error(s) (see labsmith validate); "

@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from labsmith.cli.options import inventory_option, make_console, resolve_inventory
+from labsmith.orchestrate.guests import GuestLab, load_guest_lab
 from labsmith.proxmox.apply import ApplySettings, Outcome, Progress, converge
 from labsmith.proxmox.endpoints import Overrides
-from labsmith.proxmox.lab import GuestLab, load_guest_lab
 from labsmith.proxmox.plan import Action, Change, MappingAction, Plan
 
 F = TypeVar("F", bound=Callable[..., object])

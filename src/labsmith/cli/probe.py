@@ -9,19 +9,15 @@ from rich.table import Table
 
 from labsmith.checks.probe_report import ProbeReport, judge
 from labsmith.cli.options import make_console
+from labsmith.errors import UnknownHostError
 from labsmith.facts.collect import CollectResult, HostUnreachableError, collect_snapshots
 from labsmith.facts.snapshot import HostFacts, load_snapshot
 from labsmith.facts.targets import SshTarget, targets_from_inventory
-from labsmith.inventory.errors import LabsmithError
 from labsmith.inventory.lab import PhysicalHost, build_lab
 from labsmith.inventory.sources import ResolvedInventory, load_inventory
 
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "unknown": "dim"}
 EXIT_FAILED, EXIT_UNREACHABLE = 1, 3
-
-
-class UnknownHostError(LabsmithError):
-    exit_code = 2
 
 
 @click.command()

@@ -8,8 +8,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from labsmith.inventory.lab import Guest, Lab, PhysicalHost
-from labsmith.inventory.sizes import format_size
 from labsmith.inventory.validate import Report
+from labsmith.units import format_size
 
 _Owner = TypeVar("_Owner", PhysicalHost, Guest)
 

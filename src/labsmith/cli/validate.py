@@ -5,10 +5,10 @@ from pathlib import Path
 
 import click
 
+from labsmith.checks.lab import check_lab
 from labsmith.cli.options import inventory_option, json_option, make_console, resolve_inventory
 from labsmith.cli.render import print_findings, print_summary, report_json
-from labsmith.inventory.errors import UnusableInventoryError
-from labsmith.inventory.validate import validate as validate_inventory
+from labsmith.errors import UnusableInventoryError
 
 
 @click.command()
@@ -21,7 +21,7 @@ def validate(inventory: Path | None, vault_password_file: Path | None, as_json: 
     """
     source = resolve_inventory(inventory)
     try:
-        report = validate_inventory(source, vault_password_file)
+        report = check_lab(source, vault_password_file)
     except UnusableInventoryError as error:
         if as_json:
             click.echo(json.dumps({"inventory": str(source), "valid": False, "error": str(error)}))

@@ -32,9 +32,9 @@ from typing import Any
 
 import paramiko
 
+from labsmith.errors import LabsmithError
 from labsmith.facts.snapshot import MANIFEST, SNAPSHOT_FILES, SnapshotFile
 from labsmith.facts.targets import SshTarget
-from labsmith.inventory.errors import LabsmithError
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labsmith.errors import LabsmithError
 from labsmith.facts import parse_gpu_tools, parse_kernel, parse_pci, parse_system
 from labsmith.facts.model import (
     BlockDevice,
@@ -29,7 +30,6 @@ from labsmith.facts.model import (
     SecureBoot,
     Uname,
 )
-from labsmith.inventory.errors import LabsmithError
 
 
 class SnapshotError(LabsmithError):

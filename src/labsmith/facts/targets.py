@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labsmith.inventory.errors import LabsmithError
+from labsmith.errors import LabsmithError
 from labsmith.inventory.sources import ResolvedInventory
 
 # Each setting with the variables Ansible reads it from, the preferred spelling first.

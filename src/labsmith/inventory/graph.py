@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 import jinja2
 
 from labsmith.inventory.lab import Guest, Lab, PhysicalHost
-from labsmith.inventory.sizes import format_size
 from labsmith.resources import templates_dir
+from labsmith.units import format_size
 
 
 @dataclass

@@ -22,8 +22,8 @@ from pydantic import (
     PlainValidator,
 )
 
-from labsmith.inventory.sizes import parse_size
 from labsmith.inventory.sources import VaultedValue
+from labsmith.units import parse_size
 
 
 def _size(value: object) -> object:

@@ -32,7 +32,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.parsing.vault import EncryptedString, get_file_vault_secret, is_encrypted_file
 from ansible.utils.vars import combine_vars
 
-from labsmith.inventory.errors import UnusableInventoryError
+from labsmith.errors import UnusableInventoryError
 
 # Variables Ansible itself sets on a host while parsing; not part of the user's inventory.
 _PARSER_VARIABLES = frozenset({"inventory_file", "inventory_dir"})

@@ -13,23 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labsmith.ansible.runner import Event, PlaybookRun, run_playbook
+from labsmith.checks.lab import require_valid_lab
 from labsmith.checks.probe_report import ProbeReport, judge
+from labsmith.errors import UnknownHostError
 from labsmith.facts.collect import HostUnreachableError, collect_snapshot
 from labsmith.facts.snapshot import load_snapshot
 from labsmith.facts.targets import InventoryHostError, target_for_host
-from labsmith.inventory.errors import LabsmithError
 from labsmith.inventory.lab import Lab, PhysicalHost
-from labsmith.inventory.validate import validate
 
 HOST_PLAYBOOK = "host.yml"
-
-
-class BuildRefusedError(LabsmithError):
-    exit_code = 1
-
-
-class UnknownHostError(LabsmithError):
-    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -43,9 +35,7 @@ def prepare(
     source: Path, limit: tuple[str, ...] = (), vault_password_file: Path | None = None
 ) -> BuildTarget:
     """Stage 1: the inventory must validate; ``--limit`` names physical hosts."""
-    report = validate(source, vault_password_file)
-    if report.errors:
-        raise BuildRefusedError(f"{report.error_summary(source)}; nothing was changed")
+    report = require_valid_lab(source, vault_password_file)
     physical = sorted(report.lab.hosts)
     if limit:
         unknown = sorted(set(limit) - set(physical))

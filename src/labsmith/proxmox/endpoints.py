@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from labsmith.inventory.errors import LabsmithError
+from labsmith.errors import LabsmithError
 from labsmith.inventory.lab import Lab, PhysicalHost
 from labsmith.inventory.sources import VaultedValue
 from labsmith.proxmox.client import Endpoint

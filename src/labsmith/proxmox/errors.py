@@ -1,6 +1,6 @@
 """API failures classified by HTTP status code (never by message text), each with the fix."""
 
-from labsmith.inventory.errors import LabsmithError
+from labsmith.errors import LabsmithError
 
 
 class ProxmoxApiError(LabsmithError):

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import unquote
 
-from labsmith.inventory.sizes import format_size
 from labsmith.proxmox import propstring
 from labsmith.proxmox.desired import (
     CREATE_ONLY,
@@ -23,6 +22,7 @@ from labsmith.proxmox.desired import (
     DesiredMapping,
 )
 from labsmith.proxmox.observe import ObservedCluster, ObservedGuest
+from labsmith.units import format_size
 
 ActionKind = Literal["create", "update", "start", "noop", "blocked", "destroy"]
 MappingActionKind = Literal["create", "update", "noop", "blocked"]

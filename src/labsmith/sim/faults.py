@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from enum import Enum
 
-from labsmith.inventory.errors import LabsmithError
+from labsmith.errors import LabsmithError
 
 
 class FaultSpecError(LabsmithError):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labsmith.inventory.errors import LabsmithError
+from labsmith.errors import LabsmithError
 
 __all__ = [
     "INDEXED_LIMITS",

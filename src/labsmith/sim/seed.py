@@ -5,10 +5,10 @@ Guests are not seeded: creating them is the client's job (``labsmith apply``).
 
 from pathlib import Path
 
-from labsmith.inventory.errors import LabsmithError
+from labsmith.checks.lab import require_valid_lab
+from labsmith.errors import LabsmithError
 from labsmith.inventory.lab import PhysicalHost
 from labsmith.inventory.model import Storage as StorageSpec
-from labsmith.inventory.validate import validate
 from labsmith.sim.state import (
     GIB,
     ClusterState,
@@ -30,9 +30,7 @@ class SeedError(LabsmithError):
 
 
 def state_from_inventory(source: Path, vault_password_file: Path | None = None) -> ClusterState:
-    report = validate(source, vault_password_file)
-    if report.errors:
-        raise SeedError(report.error_summary(source))
+    report = require_valid_lab(source, vault_password_file)
     hosts = [host for host in report.lab.hosts.values() if host.spec.kind == "proxmox"]
     if not hosts:
         raise SeedError(

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labsmith.inventory.errors import LabsmithError
+from labsmith.errors import LabsmithError
 
 GIB = 1024**3
 STATE_FORMAT = 1

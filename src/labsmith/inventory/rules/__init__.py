@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterator
 
 from labsmith.inventory.findings import Finding
 from labsmith.inventory.lab import Lab
-from labsmith.inventory.rules import gpus, guests, models, network, services, storage
+from labsmith.inventory.rules import gpus, guests, network, services, storage
 
 SCHEMA_RULES = {
     "schema.invalid": "a value of the wrong type or format",
@@ -13,7 +13,8 @@ SCHEMA_RULES = {
     "schema.host_and_guest": "a host with both labsmith_kind and labsmith_guest",
 }
 
-# Every rule id labsmith reports, with a one-line description (the README's rule table).
+# Every rule id the inventory alone can judge, with a one-line description; labsmith.checks.lab
+# adds the rules that need sizing (the README's rule table is their union).
 RULES: dict[str, str] = {
     **SCHEMA_RULES,
     **guests.RULES,
@@ -21,7 +22,6 @@ RULES: dict[str, str] = {
     **network.RULES,
     **storage.RULES,
     **services.RULES,
-    **models.RULES,
 }
 
 _CHECKS: tuple[Callable[[Lab], Iterator[Finding]], ...] = (
@@ -30,7 +30,6 @@ _CHECKS: tuple[Callable[[Lab], Iterator[Finding]], ...] = (
     network.check_network,
     storage.check_storage,
     services.check_services,
-    models.check_models,
 )
 
 

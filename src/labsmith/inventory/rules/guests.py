@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from labsmith.inventory.findings import Finding
 from labsmith.inventory.lab import Guest, Lab
 from labsmith.inventory.rules.report import finding
-from labsmith.inventory.sizes import format_size
+from labsmith.units import format_size
 
 G = "labsmith_guest"
 QEMU_ONLY = ("machine", "bios", "disks", "image", "cloud_init")

@@ -3,21 +3,13 @@
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from labsmith.inventory.errors import LabsmithError
-from labsmith.inventory.validate import validate
+from labsmith.checks.lab import require_valid_lab
+from labsmith.errors import UnknownHostError
 from labsmith.proxmox.client import ProxmoxClient, RetryPolicy
 from labsmith.proxmox.desired import DesiredLab, desired_lab
 from labsmith.proxmox.endpoints import Overrides, cluster_endpoints
 from labsmith.proxmox.observe import ObservedCluster, observe_cluster
 from labsmith.proxmox.plan import Plan, plan_lab
-
-
-class InvalidLabError(LabsmithError):
-    exit_code = 1
-
-
-class UnknownGuestError(LabsmithError):
-    exit_code = 2
 
 
 @dataclass
@@ -52,9 +44,7 @@ def load_guest_lab(
     limit: tuple[str, ...] = (),
     retry: RetryPolicy | None = None,
 ) -> GuestLab:
-    report = validate(source, vault_password_file)
-    if report.errors:
-        raise InvalidLabError(report.error_summary(source))
+    report = require_valid_lab(source, vault_password_file)
     desired = desired_lab(report.lab)
     if limit:
         desired = _limited(desired, limit)
@@ -79,7 +69,7 @@ def _limited(desired: DesiredLab, limit: tuple[str, ...]) -> DesiredLab:
     known = {g.inventory_name for g in desired.guests} | {g.name for g in desired.guests}
     unknown = sorted(set(limit) - known)
     if unknown:
-        raise UnknownGuestError(
+        raise UnknownHostError(
             f"--limit {', '.join(unknown)}: no such guest in the inventory; guests: "
             f"{', '.join(sorted(g.inventory_name for g in desired.guests))}"
         )
