@@ -5,18 +5,18 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-# Debian and Ubuntu ship python3 without ensurepip unless python3-venv is installed; then
-# the venv is made without pip and pip is installed from PyPI's own wheel.
-define BOOTSTRAP_PIP
-import json, pathlib, tempfile, urllib.parse, urllib.request, subprocess, sys
-index = "https://pypi.org/pypi/pip/json"
-release = json.load(urllib.request.urlopen(index))
-wheel = next(f for f in release["urls"] if f["filename"].endswith(".whl"))
-target = pathlib.Path(tempfile.mkdtemp()) / wheel["filename"]
-urllib.request.urlretrieve(urllib.parse.urljoin(index, wheel["url"]), target)
-subprocess.run([sys.executable, f"{target}/pip", "install", "--quiet", str(target)], check=True)
+# Debian and Ubuntu ship python3 without ensurepip unless python3-venv is installed: as root
+# it is installed with apt-get, otherwise the message says what to install.
+define INSTALL_VENV_SUPPORT
+if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+	echo "$(PYTHON) cannot create a virtual environment with pip: install python3-venv" \
+		"(apt-get install python3-venv) or your distribution's venv package, then run make again" >&2
+	exit 1
+fi
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
 endef
-export BOOTSTRAP_PIP
+export INSTALL_VENV_SUPPORT
 
 # Debian packages the tests need, installed as root with apt-get (CI machines):
 # - openssh-server: the SSH collector's tests start a throwaway sshd on 127.0.0.1. A
@@ -25,11 +25,11 @@ export BOOTSTRAP_PIP
 # - debootstrap, qemu, grub-pc-bin, fdisk, e2fsprogs: the disposable test hosts the roles
 #   and labsmith build are tested on (tests/testbed/).
 SYSTEM_PACKAGES := openssh-server openssh-client debootstrap qemu-system-x86 qemu-utils \
-	e2fsprogs fdisk grub-pc-bin
+	e2fsprogs fdisk grub-pc-bin systemd-container netcat-openbsd
 define INSTALL_SYSTEM_PACKAGES
 missing=""
 for tool in /usr/sbin/sshd /usr/sbin/debootstrap /usr/bin/qemu-system-x86_64 /usr/bin/qemu-img \
-	/usr/sbin/sfdisk /usr/bin/grub-mkimage /usr/sbin/mkfs.ext4; do
+	/usr/sbin/sfdisk /usr/bin/grub-mkimage /usr/sbin/mkfs.ext4 /usr/bin/systemd-nspawn /usr/bin/nc.openbsd; do
 	[ -x "$$tool" ] || missing="$$missing $$tool"
 done
 [ -z "$$missing" ] && exit 0
@@ -50,16 +50,22 @@ systemctl disable --quiet ssh.service >/dev/null 2>&1 || true
 endef
 export INSTALL_SYSTEM_PACKAGES
 
-.PHONY: demo test lint typecheck pytest roles system-deps bench clean
+.PHONY: demo test lint typecheck system-deps bench clean $(addprefix tier-,$(TIERS))
 
 $(INSTALLED): pyproject.toml
 	@if ! $(PYTHON) -m venv $(VENV) 2>/dev/null; then \
-		echo "python3-venv is missing: creating $(VENV) without ensurepip"; \
-		$(PYTHON) -m venv --clear --without-pip $(VENV) && $(BIN)/python -c "$$BOOTSTRAP_PIP"; \
+		rm -rf $(VENV); bash -eo pipefail -c "$$INSTALL_VENV_SUPPORT" && $(PYTHON) -m venv $(VENV); \
 	fi
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(INSTALLED)
+
+# The checkout is the collection labsmith.lab; Ansible finds it by FQCN through this link
+# (molecule's scenarios and plain ansible-playbook runs from the checkout).
+COLLECTIONS := $(CURDIR)/$(VENV)/collections
+$(COLLECTIONS)/ansible_collections/labsmith/lab: | $(INSTALLED)
+	mkdir -p $(@D)
+	ln -sfn $(CURDIR) $@
 
 demo: $(INSTALLED)
 	$(BIN)/labsmith validate
@@ -70,27 +76,49 @@ demo: $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/yamllint --strict inventories playbooks roles tests/fixtures/planner tests/testbed
+	$(BIN)/yamllint --strict galaxy.yml meta inventories playbooks roles tests/fixtures/planner tests/testbed
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint -q --profile production roles playbooks tests/testbed/molecule
 
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
-pytest: $(INSTALLED) system-deps
-	$(BIN)/pytest
-
 system-deps:
 	@bash -eo pipefail -c "$$INSTALL_SYSTEM_PACKAGES"
 
-# Each role's molecule scenario on a disposable Debian VM: converge, idempotence, verify.
+# The test tiers, cheapest first (DESIGN.md): static checks; unit (pure code); integration
+# (the simulator over HTTPS, a real sshd); containers (systemd-nspawn, about a second to
+# boot: the collection as an engine installs it, roles without a kernel of their own); vms
+# (qemu under TCG: each role's molecule scenario, GRUB only where the boot path is under
+# test); e2e (labsmith build against booted test hosts).
+TIERS := static unit integration containers vms e2e
 ROLES_WITH_SCENARIOS := iommu vfio
-roles: $(INSTALLED) system-deps
+
+tier-static: lint typecheck
+tier-unit: $(INSTALLED)
+	$(BIN)/pytest -q tests/unit
+tier-integration: $(INSTALLED) system-deps
+	$(BIN)/pytest -q tests/integration
+tier-containers: $(INSTALLED) system-deps
+	$(BIN)/pytest -q tests/containers
+tier-vms: $(INSTALLED) system-deps $(COLLECTIONS)/ansible_collections/labsmith/lab
 	@for role in $(ROLES_WITH_SCENARIOS); do \
 		echo "== molecule test: roles/$$role"; \
-		(cd roles/$$role && PATH=$(CURDIR)/$(BIN):$$PATH molecule test) || exit 1; \
+		(cd roles/$$role && PATH=$(CURDIR)/$(BIN):$$PATH ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) \
+			molecule test) || exit 1; \
 	done
+tier-e2e: $(INSTALLED) system-deps
+	$(BIN)/pytest -q tests/e2e
 
-test: lint typecheck pytest roles
+# Every tier in order, stopping at the first that fails; each tier's duration at the end.
+test: $(INSTALLED) system-deps
+	@durations=""; status=0; \
+	for tier in $(TIERS); do \
+		echo "== tier $$tier"; started=$$(date +%s); \
+		$(MAKE) --no-print-directory tier-$$tier || status=$$?; \
+		durations="$$durations$$(printf '%-12s %5d s' $$tier $$(( $$(date +%s) - started )))\n"; \
+		if [ $$status != 0 ]; then durations="$$durations$$tier failed\n"; break; fi; \
+	done; \
+	printf '\n== tier durations\n'"$$durations"; exit $$status
 
 bench: $(INSTALLED) system-deps
 	$(BIN)/python benchmarks/validate_large_inventory.py

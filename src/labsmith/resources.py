@@ -1,8 +1,10 @@
-"""Files labsmith ships beside its code: the Jinja templates and the example lab.
+"""Files labsmith ships beside its code: the Jinja templates, the example lab and the
+Ansible collection ``labsmith.lab`` (roles, playbooks, plugins).
 
-They live at the top level of the repository (templates/, inventories/example/). A wheel
-carries them as ``labsmith/_data/...`` (see pyproject's force-include); an editable install
-runs from the checkout, where they are two directories up from this package.
+They live at the top level of the repository, which is also the collection's root. A wheel
+carries them as ``labsmith/_data/...`` (see pyproject's force-include), the collection as
+``labsmith/_data/ansible_collections/labsmith/lab``; an editable install runs from the
+checkout, two directories up from this package.
 """
 
 from pathlib import Path
@@ -24,3 +26,11 @@ def example_inventory() -> Path:
 
 def templates_dir() -> Path:
     return bundled("templates")
+
+
+def collection_root() -> Path:
+    """The directory that holds the collection's galaxy.yml, roles/ and playbooks/."""
+    packaged = _PACKAGE / "_data" / "ansible_collections" / "labsmith" / "lab"
+    if packaged.exists():
+        return packaged
+    return _PACKAGE.parents[1]

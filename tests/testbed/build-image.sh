@@ -6,8 +6,9 @@
 # The image lands in CACHE_DIR/<hash>/, where <hash> covers this script and the package
 # list: a second call with nothing changed prints the path and returns at once. The
 # directory holds disk.raw (MBR, ext4 root labelled "root", GRUB in the MBR gap so it boots
-# without -kernel too), vmlinuz + initrd (for qemu's direct kernel boot), id_ed25519 (root's
-# key) and host_key.pub (the guest's SSH host key, to pin in known_hosts).
+# without -kernel too), vmlinuz + initrd (for qemu's direct kernel boot), rootfs/ (the same
+# tree, for systemd-nspawn containers), id_ed25519 (root's key) and host_key.pub (the
+# guest's SSH host key, to pin in known_hosts).
 # Needs: debootstrap e2fsprogs fdisk grub-pc-bin openssh-client (make system-deps).
 set -euo pipefail
 
@@ -111,7 +112,6 @@ grub-mkimage -O i386-pc -d "$root/usr/lib/grub/i386-pc" -o "$work/core.img" \
 dd if="$root/usr/lib/grub/i386-pc/boot.img" of="$work/disk.raw" bs=446 count=1 conv=notrunc status=none
 dd if="$work/core.img" of="$work/disk.raw" bs=512 seek=1 conv=notrunc status=none
 
-rm -rf "$root"
 mkdir -p "$cache"
 rm -rf "$image"
 mv "$work" "$image"

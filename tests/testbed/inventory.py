@@ -1,5 +1,6 @@
 """A labsmith inventory for a booted test host: an ordinary Ansible inventory directory."""
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +31,9 @@ def write_inventory(
     directory.mkdir(parents=True, exist_ok=True)
     hosts = {"all": {"children": {"proxmox": {"hosts": {HOST: None}}}}}
     (directory / "hosts.yml").write_text("---\n" + yaml.safe_dump(hosts, sort_keys=False))
-    common_args = " ".join(
-        [
-            f"-o UserKnownHostsFile={host.known_hosts}",
-            "-o StrictHostKeyChecking=yes",
-            # qemu's user network keeps a dead connection open across a reboot: without
-            # keepalives the reboot module's multiplexed session never notices.
-            "-o ServerAliveInterval=5",
-            "-o ServerAliveCountMax=3",
-        ]
-    )
+    # The keepalives matter: qemu's user network keeps a dead connection open across a
+    # reboot, and without them the reboot module's multiplexed session never notices.
+    common_args = " ".join(shlex.quote(f"-o{option}") for option in host.ssh_options())
     variables: dict[str, Any] = {
         "ansible_host": host.address,
         "ansible_port": host.port,

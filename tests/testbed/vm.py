@@ -48,15 +48,26 @@ class HostInfo:
     user: str
     key: str
     known_hosts: str
-    boot: str
+    boot: str  # direct | grub (a VM) | nspawn (a container)
+    # A container is reached through its network namespace, under its own host key alias.
+    proxy_command: str = ""
+    host_key_alias: str = ""
+
+    def ssh_options(self) -> list[str]:
+        """The -o options, which Ansible's ansible_ssh_common_args carries too."""
+        options = [
+            f"UserKnownHostsFile={self.known_hosts}", "StrictHostKeyChecking=yes",
+            "IdentitiesOnly=yes", "ServerAliveInterval=5", "ServerAliveCountMax=3",
+        ]  # fmt: skip
+        if self.proxy_command:
+            options.append(f"ProxyCommand={self.proxy_command}")
+        if self.host_key_alias:
+            options.append(f"HostKeyAlias={self.host_key_alias}")
+        return options
 
     def ssh_args(self) -> list[str]:
-        return [
-            "-p", str(self.port), "-i", self.key, "-o", "IdentitiesOnly=yes",
-            "-o", f"UserKnownHostsFile={self.known_hosts}", "-o", "StrictHostKeyChecking=yes",
-            "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5",
-            "-o", "ServerAliveCountMax=3",
-        ]  # fmt: skip
+        options = [*self.ssh_options(), "BatchMode=yes", "ConnectTimeout=5"]
+        return ["-p", str(self.port), "-i", self.key, *(f"-o{o}" for o in options)]
 
 
 def build_image(cache: Path | None = None) -> Path:

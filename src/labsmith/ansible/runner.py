@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from labsmith.errors import LabsmithError
-from labsmith.resources import bundled
+from labsmith.resources import collection_root
+
+COLLECTION = "labsmith.lab"
 
 # ansible-runner's event names -> what they count as.
 COUNTED = {
@@ -94,13 +96,15 @@ def run_playbook(
     extravars: dict[str, Any] | None = None,
     on_event: Callable[[Event], None] | None = None,
 ) -> PlaybookRun:
-    """Run ``playbooks/<name>`` (bundled with labsmith) against the inventory."""
+    """Run the collection's playbook ``labsmith.lab.<name>`` against the inventory, with
+    the collection labsmith ships (the one an AWX or ansible-navigator user installs)."""
     import ansible_runner
 
-    playbook = bundled("playbooks") / name
+    playbook = collection_root() / "playbooks" / f"{name}.yml"
     if not playbook.is_file():
         raise PlaybookError(f"labsmith's playbook {playbook} is missing: reinstall labsmith")
     run_dir.mkdir(parents=True, exist_ok=True)
+    collections = link_collection(run_dir / "collections")
     result = PlaybookRun(playbook=name, run_dir=run_dir)
     arguments = ["--check", "--diff"] if check else []
 
@@ -111,12 +115,12 @@ def run_playbook(
     started = time.monotonic()
     runner = ansible_runner.run(
         private_data_dir=str(run_dir),
-        playbook=str(playbook),
+        playbook=f"{COLLECTION}.{name}",
         inventory=str(inventory.resolve()),
         limit=limit,
         extravars=extravars or {},
         cmdline=" ".join(arguments) or None,
-        envvars=_environment(),
+        envvars=_environment(collections),
         event_handler=handle,
         quiet=True,
     )
@@ -141,10 +145,24 @@ def _stdout_tail(runner: Any, lines: int = 5) -> str:
     return " | ".join(line.strip() for line in str(text).splitlines()[-lines:] if line.strip())
 
 
-def _environment() -> dict[str, str]:
+def link_collection(directory: Path) -> Path:
+    """A collections path that holds only labsmith's collection, as Ansible expects it
+    (``ansible_collections/labsmith/lab``): a symlink to the shipped collection, so the run
+    uses exactly this labsmith's roles whatever else is installed."""
+    link = directory / "ansible_collections" / "labsmith" / "lab"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.is_symlink():
+        link.symlink_to(collection_root(), target_is_directory=True)
+    return directory
+
+
+def _environment(collections: Path) -> dict[str, str]:
     """The settings of labsmith's ansible.cfg, whatever directory the run starts in."""
     return {
-        "ANSIBLE_ROLES_PATH": str(bundled("roles")),
+        "ANSIBLE_COLLECTIONS_PATH": str(collections),
+        # Only the collections path above: a copy of labsmith.lab installed elsewhere
+        # (~/.ansible/collections) never shadows the one this labsmith ships.
+        "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "False",
         "ANSIBLE_HOST_KEY_CHECKING": "True",
         "ANSIBLE_PIPELINING": "True",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",

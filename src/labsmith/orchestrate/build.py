@@ -21,7 +21,7 @@ from labsmith.facts.snapshot import load_snapshot
 from labsmith.facts.targets import InventoryHostError, target_for_host
 from labsmith.inventory.lab import Lab, PhysicalHost
 
-HOST_PLAYBOOK = "host.yml"
+HOST_PLAYBOOK = "host"  # labsmith.lab.host
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""The vfio role's sysfs reader (``roles/vfio/library/labsmith_pci_cards.py``) on a fake
-sysfs tree shaped like the kernel's: functions, groups, drivers, twins."""
+"""The collection's sysfs reader (``plugins/module_utils/pci_sysfs.py``, behind the module
+``labsmith.lab.pci_cards``) on a fake sysfs tree shaped like the kernel's: functions,
+groups, drivers, twins, and paths it cannot read."""
 
 import importlib.util
 from pathlib import Path
@@ -7,11 +8,11 @@ from typing import Any
 
 from tests.conftest import REPO
 
-MODULE = REPO / "roles" / "vfio" / "library" / "labsmith_pci_cards.py"
+MODULE = REPO / "plugins" / "module_utils" / "pci_sysfs.py"
 
 
 def load() -> Any:
-    spec = importlib.util.spec_from_file_location("labsmith_pci_cards", MODULE)
+    spec = importlib.util.spec_from_file_location("pci_sysfs", MODULE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -53,7 +54,7 @@ def host(tmp_path: Path) -> Path:
 
 def test_a_card_alone_in_its_group_with_a_twin_the_host_keeps(tmp_path: Path) -> None:
     module = load()
-    [card] = module.describe(["0000:01:00.0"], module.devices(str(host(tmp_path))))
+    [card] = module.describe_cards(["0000:01:00.0"], module.read_devices(str(host(tmp_path))))
     assert card["present"] and card["slot"] == "0000:01:00"
     assert [f["address"] for f in card["functions"]] == ["0000:01:00.0", "0000:01:00.1"]
     assert [f["driver"] for f in card["functions"]] == ["nvidia", "snd_hda_intel"]
@@ -65,16 +66,45 @@ def test_a_card_alone_in_its_group_with_a_twin_the_host_keeps(tmp_path: Path) ->
 
 def test_both_twins_passed_through_are_not_each_others_twins(tmp_path: Path) -> None:
     module = load()
-    cards = module.describe(["0000:01:00.0", "0000:02:00.0"], module.devices(str(host(tmp_path))))
+    cards = module.describe_cards(
+        ["0000:01:00.0", "0000:02:00.0"], module.read_devices(str(host(tmp_path)))
+    )
     assert [card["identical_elsewhere"] for card in cards] == [[], []]
 
 
 def test_a_shared_group_and_a_missing_card(tmp_path: Path) -> None:
     module = load()
-    shared, missing = module.describe(
-        ["0000:05:00.0", "0000:09:00.0"], module.devices(str(host(tmp_path)))
+    shared, missing = module.describe_cards(
+        ["0000:05:00.0", "0000:09:00.0"], module.read_devices(str(host(tmp_path)))
     )
     assert [d["address"] for d in shared["strangers"]] == ["0000:06:00.0"]
     assert shared["strangers"][0]["vendor_device"] == "1022:43f7"
     assert all(f["driver"] == "vfio-pci" for f in shared["functions"])
     assert not missing["present"] and missing["functions"] == []
+
+
+def test_an_unreadable_attribute_is_named(tmp_path: Path) -> None:
+    module = load()
+    sysfs = host(tmp_path)
+    # A directory where a file should be: open() fails with EISDIR, as a file without read
+    # permission fails with EACCES (root reads those anyway, so the test cannot use them).
+    vendor = sysfs / "bus" / "pci" / "devices" / "0000:05:00.0" / "vendor"
+    vendor.unlink()
+    vendor.mkdir()
+    try:
+        module.read_devices(str(sysfs))
+    except module.SysfsReadError as error:
+        assert error.path == str(vendor)
+        assert str(error).startswith(f"cannot read {vendor}: ")
+    else:
+        raise AssertionError("an unreadable vendor file was taken for a value")
+
+
+def test_a_missing_sysfs_is_named(tmp_path: Path) -> None:
+    module = load()
+    try:
+        module.read_devices(str(tmp_path / "nowhere"))
+    except module.SysfsReadError as error:
+        assert error.path == str(tmp_path / "nowhere" / "bus" / "pci" / "devices")
+    else:
+        raise AssertionError("a missing sysfs read as a host without PCI devices")
