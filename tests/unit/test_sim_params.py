@@ -12,8 +12,11 @@ from labsmith.sim.formats import (
     FormatError,
     check_format,
     parse_property_string,
+    property_parts,
+    property_values,
     split_list,
 )
+from labsmith.sim.formats.registry import register_code_formats
 from labsmith.sim.params import URI_CONFLICT, ParameterError, validate_parameters
 from labsmith.sim.schema import ApiSchema, Method
 
@@ -553,3 +556,17 @@ def test_property_string_errors_carry_sub_key_paths() -> None:
 def test_split_list_as_pve() -> None:
     assert split_list(" a, b;c  d,") == ["a", "b", "c", "d"]
     assert split_list("a\0b\0") == ["a", "b"]
+
+
+def test_one_list_splitter_and_one_property_string_reader_serve_the_simulator() -> None:
+    assert split_list(None) == []
+    assert split_list(["scsi0,net0", "ide2"]) == ["scsi0", "net0", "ide2"]
+    assert property_values("local-zfs:8,size=8G,ssd=1", "file") == {
+        "file": "local-zfs:8",
+        "size": "8G",
+        "ssd": "1",
+    }
+    with pytest.raises(FormatError, match="missing key"):
+        list(property_parts("size=8G,=1"))
+    with pytest.raises(ValueError, match="registered twice: pve-vmid"):
+        register_code_formats({"pve-vmid": lambda text: text})

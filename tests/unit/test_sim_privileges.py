@@ -11,12 +11,18 @@ from typing import Any
 import pytest
 
 import labsmith.sim
-from labsmith.sim.privileges import (
+from labsmith.sim.acl_store import (
     ALL_PRIVILEGES,
     PVE8_ROLES,
     ROLES,
-    AccessControl,
     AclEntry,
+    AclStore,
+    is_acl_path,
+    normalize_path,
+)
+from labsmith.sim.formats import split_list
+from labsmith.sim.privileges import (
+    AccessControl,
     PermissionDenied,
     PermissionResult,
     Principal,
@@ -24,12 +30,9 @@ from labsmith.sim.privileges import (
     check_qemu_option,
     check_volume_access,
     hostpci_privileges,
-    is_acl_path,
     lxc_config_privileges,
     lxc_dev_privileges,
-    normalize_path,
     qemu_config_privileges,
-    split_list,
 )
 
 SCHEMAS = Path(labsmith.sim.__file__).parent / "schemas"
@@ -43,9 +46,10 @@ BOB = Principal("bob@pve")
 
 def vm_admin_token() -> AccessControl:
     """alice holds PVEAdmin everywhere; her privsep token holds PVEVMAdmin on /vms/110 only."""
-    access = AccessControl()
-    access.set_acl("/", "PVEAdmin", user="alice@pve")
-    access.set_acl("/vms/110", "PVEVMAdmin", token="alice@pve!ci")
+    acl = AclStore()
+    access = AccessControl(acl)
+    acl.set_acl("/", "PVEAdmin", user="alice@pve")
+    acl.set_acl("/vms/110", "PVEVMAdmin", token="alice@pve!ci")
     return access
 
 
@@ -122,8 +126,9 @@ def test_pve8_roles_still_have_vm_monitor() -> None:
     assert "VM.Monitor" in PVE8_ROLES["PVEVMAdmin"]
     assert not any(p.startswith("VM.GuestAgent.") for p in PVE8_ROLES["Administrator"])
     assert "VM.Replicate" not in PVE8_ROLES["Administrator"]
-    access = AccessControl(roles=PVE8_ROLES)
-    access.set_acl("/vms/100", "PVEVMAdmin", user="alice@pve")
+    acl = AclStore(roles=PVE8_ROLES)
+    access = AccessControl(acl)
+    acl.set_acl("/vms/100", "PVEVMAdmin", user="alice@pve")
     assert access.check(ALICE, "/vms/100", ["VM.Monitor"])
 
 
@@ -139,15 +144,17 @@ def test_principal_authid_and_root() -> None:
 
 
 def test_root_and_root_token_without_privsep_hold_everything() -> None:
-    access = AccessControl()
+    acl = AclStore()
+    access = AccessControl(acl)
     assert access.privileges(ROOT, "/vms/100") == ALL_PRIVILEGES
     assert access.privileges(ROOT_TOKEN, "/vms/100") == ALL_PRIVILEGES
     assert access.privileges(ALICE, "/vms/100") == frozenset()
 
 
 def test_root_token_with_privsep_holds_only_its_own_acls() -> None:
-    access = AccessControl()
-    access.set_acl("/vms", "PVEAuditor", token="root@pam!ro")
+    acl = AclStore()
+    access = AccessControl(acl)
+    acl.set_acl("/vms", "PVEAuditor", token="root@pam!ro")
     token = Principal("root@pam", "ro", privsep=True)
     assert access.privileges(token, "/vms/100") == ROLES["PVEAuditor"]
     assert access.privileges(token, "/") == frozenset()
@@ -164,66 +171,73 @@ def test_privsep_token_is_limited_to_its_acl() -> None:
 
 
 def test_privsep_token_gets_the_intersection_with_its_user() -> None:
-    access = AccessControl()
-    access.set_acl("/vms", "PVEVMUser", user="alice@pve")
-    access.set_acl("/vms", "PVEVMAdmin", token="alice@pve!ci")
+    acl = AclStore()
+    access = AccessControl(acl)
+    acl.set_acl("/vms", "PVEVMUser", user="alice@pve")
+    acl.set_acl("/vms", "PVEVMAdmin", token="alice@pve!ci")
     assert access.privileges(ALICE_TOKEN, "/vms/100") == ROLES["PVEVMUser"]
     assert not access.check(ALICE_TOKEN, "/vms/100", ["VM.Allocate"])
 
 
 def test_propagate_false_applies_to_the_path_only() -> None:
-    access = AccessControl()
-    access.set_acl("/vms", "PVEVMAdmin", user="alice@pve", propagate=False)
+    acl = AclStore()
+    access = AccessControl(acl)
+    acl.set_acl("/vms", "PVEVMAdmin", user="alice@pve", propagate=False)
     assert access.check(ALICE, "/vms", ["VM.Allocate"])
     assert not access.check(ALICE, "/vms/100", ["VM.Allocate"])
     # An entry that does not apply leaves what was inherited in place.
-    access.set_acl("/", "PVEAuditor", user="alice@pve")
+    acl.set_acl("/", "PVEAuditor", user="alice@pve")
     assert access.privileges(ALICE, "/vms/100") == ROLES["PVEAuditor"]
 
 
 def test_most_specific_path_replaces_inherited_roles() -> None:
-    access = AccessControl()
-    access.set_acl("/", "PVEAdmin", user="alice@pve")
-    access.set_acl("/vms/100", "PVEAuditor", user="alice@pve")
+    acl = AclStore()
+    access = AccessControl(acl)
+    acl.set_acl("/", "PVEAdmin", user="alice@pve")
+    acl.set_acl("/vms/100", "PVEAuditor", user="alice@pve")
     assert access.privileges(ALICE, "/vms/100") == ROLES["PVEAuditor"]
     assert access.check(ALICE, "/vms/101", ["VM.Allocate"])
 
 
 def test_roles_at_one_path_are_united() -> None:
-    access = AccessControl()
-    access.set_acl("/vms/100", "PVEAuditor", user="alice@pve")
-    access.set_acl("/vms/100", "PVETemplateUser", user="alice@pve")
+    acl = AclStore()
+    access = AccessControl(acl)
+    acl.set_acl("/vms/100", "PVEAuditor", user="alice@pve")
+    acl.set_acl("/vms/100", "PVETemplateUser", user="alice@pve")
     assert access.privileges(ALICE, "/vms/100") == ROLES["PVEAuditor"] | {"VM.Clone"}
 
 
 def test_noaccess_at_a_deeper_path_overrides() -> None:
-    access = AccessControl()
-    access.set_acl("/", "Administrator", user="alice@pve")
-    access.set_acl("/vms/100", "NoAccess", user="alice@pve")
-    access.set_acl("/vms/100", "PVEVMAdmin", user="alice@pve")
+    acl = AclStore()
+    access = AccessControl(acl)
+    acl.set_acl("/", "Administrator", user="alice@pve")
+    acl.set_acl("/vms/100", "NoAccess", user="alice@pve")
+    acl.set_acl("/vms/100", "PVEVMAdmin", user="alice@pve")
     assert access.privileges(ALICE, "/vms/100") == frozenset()
     assert access.privileges(ALICE, "/vms/101") == ALL_PRIVILEGES
     assert access.roles("alice@pve", "/vms/100") == {"NoAccess": True}
 
 
 def test_user_entries_override_group_entries() -> None:
-    access = AccessControl()
-    access.add_group_member("ops", "alice@pve")
-    access.add_group_member("ops", "bob@pve")
-    access.set_acl("/vms", "PVEVMAdmin", group="ops")
-    access.set_acl("/vms", "PVEAuditor", user="alice@pve")
+    acl = AclStore()
+    access = AccessControl(acl)
+    acl.add_group_member("ops", "alice@pve")
+    acl.add_group_member("ops", "bob@pve")
+    acl.set_acl("/vms", "PVEVMAdmin", group="ops")
+    acl.set_acl("/vms", "PVEAuditor", user="alice@pve")
     assert access.privileges(ALICE, "/vms/100") == ROLES["PVEAuditor"]
     assert access.privileges(BOB, "/vms/100") == ROLES["PVEVMAdmin"]
     # Tokens are never group members.
-    access.set_acl("/", "PVEAdmin", user="bob@pve")
+    acl.set_acl("/", "PVEAdmin", user="bob@pve")
     assert access.privileges(Principal("bob@pve", "ci"), "/vms/100") == frozenset()
 
 
 def test_pool_acls_apply_to_members_but_never_trump_noaccess() -> None:
-    access = AccessControl()
-    access.set_pool("lab", vms=[100, 101], storage=["local"])
-    access.set_acl("/pool/lab", "PVEVMAdmin", user="alice@pve")
-    access.set_acl("/vms/101", "NoAccess", user="alice@pve")
+    acl = AclStore()
+    access = AccessControl(acl)
+    acl.set_pool("lab", vms=[100, 101], storage=["local"])
+    acl.set_acl("/pool/lab", "PVEVMAdmin", user="alice@pve")
+    acl.set_acl("/vms/101", "NoAccess", user="alice@pve")
     assert access.check(ALICE, "/vms/100", ["VM.Allocate"])
     assert access.privileges(ALICE, "/vms/101") == frozenset()
     assert not access.check(ALICE, "/vms/102", ["VM.Audit"])
@@ -234,8 +248,9 @@ def test_pool_acls_apply_to_members_but_never_trump_noaccess() -> None:
 
 
 def test_require_names_the_first_missing_privilege_or_all_for_any() -> None:
-    access = AccessControl()
-    access.set_acl("/vms/100", "PVEVMUser", user="alice@pve")
+    acl = AclStore()
+    access = AccessControl(acl)
+    acl.set_acl("/vms/100", "PVEVMUser", user="alice@pve")
     denied = denial(access.require, ALICE, "/vms/100", ["VM.Audit", "VM.Allocate", "VM.Clone"])
     assert denied.message == "Permission check failed (/vms/100, VM.Allocate)"
     assert (denied.status, denied.path, denied.privileges) == (403, "/vms/100", ("VM.Allocate",))
@@ -247,7 +262,8 @@ def test_require_names_the_first_missing_privilege_or_all_for_any() -> None:
 
 
 def test_unknown_privilege_is_pves_500() -> None:
-    access = AccessControl()
+    acl = AclStore()
+    access = AccessControl(acl)
     denied = denial(access.require, ROOT, "/", ["VM.Monitor"])
     assert (denied.status, denied.message) == (500, "invalid privilege 'VM.Monitor'")
     with pytest.raises(ValueError, match="invalid privilege"):
@@ -255,25 +271,26 @@ def test_unknown_privilege_is_pves_500() -> None:
 
 
 def test_acl_configuration_is_validated_and_listed() -> None:
-    access = AccessControl()
+    acl = AclStore()
+    access = AccessControl(acl)
     with pytest.raises(ValueError, match="invalid ACL path"):
-        access.set_acl("/vms/12", "PVEAdmin", user="alice@pve")
+        acl.set_acl("/vms/12", "PVEAdmin", user="alice@pve")
     with pytest.raises(ValueError, match="role 'Nope' does not exist"):
-        access.set_acl("/", "Nope", user="alice@pve")
+        acl.set_acl("/", "Nope", user="alice@pve")
     with pytest.raises(ValueError, match="exactly one"):
-        access.set_acl("/", "PVEAdmin", user="alice@pve", token="alice@pve!ci")
+        acl.set_acl("/", "PVEAdmin", user="alice@pve", token="alice@pve!ci")
     with pytest.raises(ValueError, match="valid token ID"):
-        access.set_acl("/", "PVEAdmin", token="alice@pve!x")
+        acl.set_acl("/", "PVEAdmin", token="alice@pve!x")
     with pytest.raises(ValueError, match="special role"):
-        access.add_role("PVEAdmin", ["VM.Audit"])
+        acl.add_role("PVEAdmin", ["VM.Audit"])
     with pytest.raises(ValueError, match=r"invalid privilege 'VM\.Bogus'"):
-        access.add_role("Custom", ["VM.Bogus"])
-    access.add_role("Starter", ["VM.PowerMgmt"])
-    access.set_acl("vms//100/", "Starter", user="alice@pve", propagate=False)
-    assert access.entries(user="alice@pve") == (AclEntry("/vms/100", "Starter", False),)
+        acl.add_role("Custom", ["VM.Bogus"])
+    acl.add_role("Starter", ["VM.PowerMgmt"])
+    acl.set_acl("vms//100/", "Starter", user="alice@pve", propagate=False)
+    assert acl.entries(user="alice@pve") == (AclEntry("/vms/100", "Starter", False),)
     assert access.check(ALICE, "/vms/100", ["VM.PowerMgmt"])
-    access.delete_acl("/vms/100", "Starter", user="alice@pve")
-    assert access.entries(user="alice@pve") == ()
+    acl.delete_acl("/vms/100", "Starter", user="alice@pve")
+    assert acl.entries(user="alice@pve") == ()
 
 
 def test_path_helpers() -> None:
@@ -303,7 +320,7 @@ def test_perm_substitutes_path_and_body_parameters() -> None:
     )
     # Body parameters fill templates too; a missing or false one becomes "-".
     storage = ["perm", "/storage/{storage}", ["Datastore.AllocateSpace"]]
-    access.set_acl("/storage/local", "PVEDatastoreUser", user="bob@pve")
+    access.store.set_acl("/storage/local", "PVEDatastoreUser", user="bob@pve")
     assert access.evaluate(BOB, storage, {}, {"storage": "local"})
     assert access.evaluate(BOB, storage, {}, {}).message == (
         "Permission check failed (/storage/-, Datastore.AllocateSpace)"
@@ -311,29 +328,31 @@ def test_perm_substitutes_path_and_body_parameters() -> None:
 
 
 def test_perm_any_and_require_param() -> None:
-    access = AccessControl()
-    access.set_acl("/", "PVEAuditor", user="bob@pve")
+    acl = AclStore()
+    access = AccessControl(acl)
+    acl.set_acl("/", "PVEAuditor", user="bob@pve")
     any_check = ["perm", "/", ["Sys.Modify", "Sys.Audit"], "any", 1]
     assert access.evaluate(BOB, any_check, {}, {})
     assert not access.evaluate(BOB, ["perm", "/", ["Sys.Modify", "Sys.Audit"]], {}, {})
     clone_pool = ["perm", "/pool/{pool}", ["VM.Allocate"], "require_param", "pool"]
     assert access.evaluate(BOB, clone_pool, {}, {}).message == "Permission check failed"
-    access.set_acl("/pool/lab", "PVEVMAdmin", user="bob@pve")
+    acl.set_acl("/pool/lab", "PVEVMAdmin", user="bob@pve")
     assert access.evaluate(BOB, clone_pool, {}, {"pool": "lab"})
 
 
 def test_and_or_forms() -> None:
-    access = AccessControl()
-    access.set_acl("/mapping/notifications", "PVEMappingAdmin", user="bob@pve")
+    acl = AclStore()
+    access = AccessControl(acl)
+    acl.set_acl("/mapping/notifications", "PVEMappingAdmin", user="bob@pve")
     check = [
         "and",
         ["perm", "/mapping/notifications", ["Mapping.Modify"]],
         ["or", ["perm", "/", ["Sys.Audit", "Sys.Modify"]], ["perm", "/", ["Sys.AccessNetwork"]]],
     ]
     assert access.evaluate(BOB, check, {}, {}).message == "Permission check failed"
-    access.set_acl("/", "Administrator", group="admins")
-    access.add_group_member("admins", "bob@pve")
-    access.set_acl("/mapping/notifications", "PVEMappingAdmin", user="bob@pve")
+    acl.set_acl("/", "Administrator", group="admins")
+    acl.add_group_member("admins", "bob@pve")
+    acl.set_acl("/mapping/notifications", "PVEMappingAdmin", user="bob@pve")
     assert access.evaluate(BOB, check, {}, {})
     # "and" names the failing member's privilege.
     result = access.evaluate(ALICE, check, {}, {})
@@ -341,19 +360,21 @@ def test_and_or_forms() -> None:
 
 
 def test_and_inside_or_raises_as_pve_does() -> None:
-    access = AccessControl()
-    access.set_acl("/", "PVEAuditor", user="bob@pve")
+    acl = AclStore()
+    access = AccessControl(acl)
+    acl.set_acl("/", "PVEAuditor", user="bob@pve")
     check = ["or", ["and", ["perm", "/", ["Sys.Modify"]]], ["perm", "/", ["Sys.Audit"]]]
     # exec_api2_perm_check runs "and" members without noerr, so the "or" never gets further.
     assert access.evaluate(BOB, check, {}, {}).message == "Permission check failed (/, Sys.Modify)"
 
 
 def test_userid_group() -> None:
-    access = AccessControl()
-    access.add_user("carol@pve")
-    access.add_user("dave@pve")
-    access.add_group_member("team", "carol@pve")
-    access.set_acl("/access/groups/team", "PVEUserAdmin", user="bob@pve")
+    acl = AclStore()
+    access = AccessControl(acl)
+    acl.add_user("carol@pve")
+    acl.add_user("dave@pve")
+    acl.add_group_member("team", "carol@pve")
+    acl.set_acl("/access/groups/team", "PVEUserAdmin", user="bob@pve")
     check = ["userid-group", ["User.Modify"]]
     assert access.evaluate(BOB, check, {"userid": "carol@pve"}, {})
     assert access.evaluate(BOB, check, {"userid": "dave@pve"}, {}).message == (
@@ -369,13 +390,14 @@ def test_userid_group() -> None:
     assert access.evaluate(BOB, create, {}, {"userid": "new@pve", "groups": "other"}).message == (
         "Permission check failed (/access/groups/other, User.Modify)"
     )
-    access.set_acl("/access/groups", "PVEUserAdmin", user="alice@pve")
+    acl.set_acl("/access/groups", "PVEUserAdmin", user="alice@pve")
     assert access.evaluate(ALICE, check, {"userid": "dave@pve"}, {})
 
 
 def test_userid_param() -> None:
-    access = AccessControl()
-    access.add_user("alice@pve")
+    acl = AclStore()
+    access = AccessControl(acl)
+    acl.add_user("alice@pve")
     own = ["userid-param", "self"]
     assert access.evaluate(ALICE, own, {}, {"userid": "alice@pve"})
     assert access.evaluate(ALICE_FULL_TOKEN, own, {}, {"userid": "alice@pve"}).message == (
@@ -387,24 +409,26 @@ def test_userid_param() -> None:
     assert access.evaluate(BOB, realm, {}, {"userid": "x@ldap"}).message == (
         "Permission check failed (/access/realm/ldap, Realm.AllocateUser)"
     )
-    access.set_acl("/access/realm/ldap", "PVEUserAdmin", user="bob@pve")
+    acl.set_acl("/access/realm/ldap", "PVEUserAdmin", user="bob@pve")
     assert access.evaluate(BOB, realm, {}, {"userid": "x@ldap"})
 
 
 def test_perm_modify() -> None:
-    access = AccessControl()
-    access.set_acl("/vms/100", "PVEVMAdmin", user="bob@pve")
+    acl = AclStore()
+    access = AccessControl(acl)
+    acl.set_acl("/vms/100", "PVEVMAdmin", user="bob@pve")
     check = ["perm-modify", "{path}"]
     assert access.evaluate(BOB, check, {}, {"path": "/vms/100"})
     assert access.evaluate(BOB, check, {}, {"path": "/storage/local"}).message == (
         "Permission check failed (/storage/local, Permissions.Modify|Datastore.Allocate)"
     )
-    access.set_acl("/", "Administrator", user="alice@pve")
+    acl.set_acl("/", "Administrator", user="alice@pve")
     assert access.evaluate(ALICE, check, {}, {"path": "/"})
 
 
 def test_user_all_world_and_methods_without_permissions() -> None:
-    access = AccessControl()
+    acl = AclStore()
+    access = AccessControl(acl)
     assert access.evaluate(BOB, {"user": "all"}, {}, {})
     assert access.evaluate(BOB, None, {}, {}, user="all")
     nobody = Principal("")
@@ -422,7 +446,8 @@ def test_user_all_world_and_methods_without_permissions() -> None:
 
 
 def test_allowtoken_zero_refuses_every_token() -> None:
-    access = AccessControl()
+    acl = AclStore()
+    access = AccessControl(acl)
     result = access.evaluate(
         ROOT_TOKEN, {"user": "all"}, {}, {}, allowtoken=False, uri="/access/password"
     )
@@ -441,7 +466,8 @@ class _Method:
 
 
 def test_require_method_builds_the_uri() -> None:
-    access = AccessControl()
+    acl = AclStore()
+    access = AccessControl(acl)
     denied = denial(access.require_method, ROOT_TOKEN, _Method(), {"userid": "root@pam"}, {})
     assert denied.message.startswith(
         "Permission check failed (URI '/access/tfa/root@pam' not available with API token"
@@ -493,11 +519,12 @@ def _forms(permissions: dict[str, Any] | None) -> set[str]:
 @pytest.mark.parametrize("schema", ["pve-api-9.1.3.json.gz", "pve-api-8.4.2.json.gz"])
 def test_every_schema_permission_evaluates(schema: str) -> None:
     roles = PVE8_ROLES if "8.4" in schema else ROLES
-    access = AccessControl(roles=roles)
-    access.add_user("alice@pve")
-    access.add_group_member("team", "alice@pve")
-    access.set_acl("/", "PVEAdmin", user="alice@pve")
-    access.set_acl("/vms/110", "PVEVMAdmin", token="alice@pve!ci")
+    acl = AclStore(roles=roles)
+    access = AccessControl(acl)
+    acl.add_user("alice@pve")
+    acl.add_group_member("team", "alice@pve")
+    acl.set_acl("/", "PVEAdmin", user="alice@pve")
+    acl.set_acl("/vms/110", "PVEVMAdmin", token="alice@pve!ci")
     forms: set[str] = set()
     limited_allowed = 0
     for http_method, path, info in _methods(schema):
@@ -603,8 +630,9 @@ def test_qemu_config_privileges(key: str, value: str | None, expected: tuple[str
 
 
 def test_check_qemu_option_rules() -> None:
-    access = AccessControl()
-    access.set_acl("/vms/100", "PVEVMUser", user="bob@pve")
+    acl = AclStore()
+    access = AccessControl(acl)
+    acl.set_acl("/vms/100", "PVEVMUser", user="bob@pve")
     # Cloud-init keys need either privilege: VM.Config.Cloudinit is enough.
     check_qemu_option(access, BOB, 100, "ipconfig0", "ip=dhcp")
     denied = denial(check_qemu_option, access, BOB, 100, "cores", 4)
@@ -614,7 +642,7 @@ def test_check_qemu_option_rules() -> None:
     check_qemu_option(access, ROOT, 100, "args", "-no-reboot")
     check_qemu_option(access, ROOT_TOKEN, 100, "cores", 4)
 
-    access.set_acl("/vms/100", "PVEVMAdmin", user="alice@pve")
+    acl.set_acl("/vms/100", "PVEVMAdmin", user="alice@pve")
     denied = denial(check_qemu_option, access, ALICE, 100, "startup", "order=1")
     assert denied.message == "Permission check failed (/, Sys.Modify)"
     # A disk at create needs storage privileges only; changing one needs VM.Config.Disk.
@@ -629,8 +657,9 @@ def test_check_qemu_option_rules() -> None:
 
 
 def test_check_qemu_option_devices_and_bridges() -> None:
-    access = AccessControl()
-    access.set_acl("/vms/100", "PVEVMAdmin", user="alice@pve")
+    acl = AclStore()
+    access = AccessControl(acl)
+    acl.set_acl("/vms/100", "PVEVMAdmin", user="alice@pve")
     check_qemu_option(access, ALICE, 100, "serial0", "socket", create=True)
     denied = denial(check_qemu_option, access, ALICE, 100, "serial0", "/dev/ttyS0", create=True)
     assert denied.message == "only root can set 'serial0' config for real devices"
@@ -661,13 +690,14 @@ def test_check_qemu_option_devices_and_bridges() -> None:
     assert denial(check_qemu_option, access, ALICE, 100, "net0", net + ",tag=20").message == (
         "Permission check failed (/sdn/zones/localnetwork/vmbr0/20, SDN.Use)"
     )
-    access.set_acl("/sdn/zones/localnetwork/vmbr0", "PVESDNUser", user="alice@pve")
+    acl.set_acl("/sdn/zones/localnetwork/vmbr0", "PVESDNUser", user="alice@pve")
     check_qemu_option(access, ALICE, 100, "net0", net + ",trunks=10;20-22")
     check_qemu_option(access, ALICE, 100, "tags", "gpu;lab")
 
 
 def test_hostpci_raw_device_is_for_root_only() -> None:
-    access = AccessControl()
+    acl = AclStore()
+    access = AccessControl(acl)
     hostpci_privileges(access, ROOT, {"host": "0000:01:00", "pcie": "1"}, key="hostpci0", vmid=100)
     for principal in (ROOT_TOKEN, ALICE):
         denied = denial(hostpci_privileges, access, principal, "0000:01:00,pcie=1", key="hostpci0")
@@ -678,14 +708,15 @@ def test_hostpci_raw_device_is_for_root_only() -> None:
 
 
 def test_hostpci_mapping_needs_mapping_use_then_hwtype() -> None:
-    access = AccessControl()
+    acl = AclStore()
+    access = AccessControl(acl)
     value = "mapping=gpu,pcie=1"
     denied = denial(hostpci_privileges, access, ALICE, value, key="hostpci0", vmid=100)
     assert denied.message == "Permission check failed (/mapping/pci/gpu, Mapping.Use)"
-    access.set_acl("/mapping/pci/gpu", "PVEMappingUser", user="alice@pve")
+    acl.set_acl("/mapping/pci/gpu", "PVEMappingUser", user="alice@pve")
     denied = denial(hostpci_privileges, access, ALICE, value, key="hostpci0", vmid=100)
     assert denied.message == "Permission check failed (/vms/100, VM.Config.HWType)"
-    access.set_acl("/vms/100", "PVEVMAdmin", user="alice@pve")
+    acl.set_acl("/vms/100", "PVEVMAdmin", user="alice@pve")
     hostpci_privileges(access, ALICE, {"mapping": "gpu"}, key="hostpci0", vmid=100)
     check_qemu_option(access, ALICE, 100, "hostpci0", value, create=True)
     # A root@pam token without privilege separation holds Mapping.Use like root.
@@ -725,7 +756,8 @@ def test_lxc_device_passthrough_is_for_root_only() -> None:
         assert denied.message == (
             "Permission check failed (configuring device passthrough is only allowed for root@pam)"
         )
-    access = AccessControl()
+    acl = AclStore()
+    access = AccessControl(acl)
     assert (
         denial(check_lxc_option, access, ROOT_TOKEN, 200, "dev0", "/dev/dri/renderD128").status
         == 403
@@ -733,8 +765,9 @@ def test_lxc_device_passthrough_is_for_root_only() -> None:
 
 
 def test_check_lxc_option_rules() -> None:
-    access = AccessControl()
-    access.set_acl("/vms/200", "PVEVMAdmin", user="alice@pve")
+    acl = AclStore()
+    access = AccessControl(acl)
+    acl.set_acl("/vms/200", "PVEVMAdmin", user="alice@pve")
     check_lxc_option(access, ALICE, 200, "memory", "2048")
     assert denial(check_lxc_option, access, ALICE, 200, "mp0", "/srv/data,mp=/data").message == (
         "Permission check failed (mount point type bind is only allowed for root@pam)"
@@ -765,8 +798,9 @@ def test_check_lxc_option_rules() -> None:
 
 
 def test_check_volume_access() -> None:
-    access = AccessControl()
-    access.set_acl("/storage/local", "PVEDatastoreUser", user="bob@pve")
+    acl = AclStore()
+    access = AccessControl(acl)
+    acl.set_acl("/storage/local", "PVEDatastoreUser", user="bob@pve")
     check_volume_access(access, BOB, "local:iso/debian.iso", vtype="iso")
     check_volume_access(
         access, BOB, "local:100/vm-100-disk-0.raw", vtype="images", owner=100, vmid=100

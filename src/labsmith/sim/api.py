@@ -9,28 +9,24 @@ import dataclasses
 import hashlib
 import json
 import threading
-import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labsmith.sim import handlers  # noqa: F401 - importing registers every handler
+from labsmith.sim.acl_store import PVE8_ROLES, ROLES, AclStore
 from labsmith.sim.auth import Authenticator
 from labsmith.sim.faults import Fault, FaultInjector, FaultPlan
+from labsmith.sim.handlers import register_all
 from labsmith.sim.handlers.base import HANDLERS, ApiError, Call, Reply
 from labsmith.sim.params import ParameterError, validate_parameters
-from labsmith.sim.privileges import (
-    PVE8_ROLES,
-    ROLES,
-    AccessControl,
-    PermissionDenied,
-    Principal,
-)
+from labsmith.sim.privileges import AccessControl, PermissionDenied, Principal
 from labsmith.sim.schema import ApiSchema, NoRouteError, Route
 from labsmith.sim.state import ClusterState, save_state
 from labsmith.sim.tasks import TaskRunner
+
+register_all()
 
 API_PREFIX = "/api2/json"
 # The caller of the login call and other ``world`` methods.
@@ -87,18 +83,18 @@ class Simulator:
         self.state_file = state_file
         self.auth_failure_delay = auth_failure_delay
         self.auth = Authenticator(state, secret=secret)
-        self.access = AccessControl(roles=self._roles())
+        self.access = AccessControl(AclStore(roles=self._roles()))
         self.reload_acl()
         self.lock = threading.RLock()
 
     def reload_acl(self) -> None:
         """Rebuild the privilege model from the ACL rules the state holds."""
-        access = AccessControl(roles=self._roles())
+        store = AclStore(roles=self._roles())
         for rule in self.state.acl:
-            access.set_acl(
+            store.set_acl(
                 rule.path, rule.role, user=rule.user, token=rule.token, propagate=rule.propagate
             )
-        self.access = access
+        self.access = AccessControl(store)
 
     def _roles(self) -> Mapping[str, frozenset[str]]:
         """PVE 8 still has VM.Monitor among the built-in roles' privileges."""
@@ -208,16 +204,6 @@ class Simulator:
                 node.online = False
                 self.tasks.freeze_node(name)
 
-    def settle(self, timeout: float = 30.0) -> None:
-        """Wait until no task is running (tests and a clean shutdown)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                self.tasks.advance()
-                if not any(t.running and not t.frozen for t in self.tasks.tasks.values()):
-                    return
-            time.sleep(0.02)
-
 
 def _request_params(query: str, request: Request) -> dict[str, str | list[str]]:
     """Query string and body together, repeated keys as lists (PVE merges both)."""
@@ -226,13 +212,21 @@ def _request_params(query: str, request: Request) -> dict[str, str | list[str]]:
     if request.body and content_type == "application/json":
         try:
             document = json.loads(request.body)
+        except RecursionError as error:
+            raise ApiError(400, "invalid JSON body: nested too deeply") from error
         except ValueError as error:
             raise ApiError(400, f"invalid JSON body: {error}") from error
         if not isinstance(document, dict):
             raise ApiError(400, "invalid JSON body: expected an object")
         pairs.extend(_json_pairs(document))
     elif request.body:
-        pairs.extend(urllib.parse.parse_qsl(request.body.decode(), keep_blank_values=True))
+        try:
+            text = request.body.decode()
+        except UnicodeDecodeError as error:
+            raise ApiError(
+                400, f"invalid UTF-8 in the request body at byte {error.start}"
+            ) from error
+        pairs.extend(urllib.parse.parse_qsl(text, keep_blank_values=True))
     params: dict[str, str | list[str]] = {}
     for key, value in pairs:
         previous = params.get(key)

@@ -1,8 +1,10 @@
 """Who is calling: API tokens, and tickets with their CSRF token, as pveproxy checks them.
 
 Tickets are ``PVE:<userid>:<hex time>::<signature>`` signed here with HMAC (PVE signs with
-the cluster's RSA key; clients treat the ticket as opaque). Token secrets and passwords are
-kept as SHA-256 digests only.
+the cluster's RSA key; clients treat the ticket as opaque). Passwords are kept as salted
+scrypt hashes in PHC string form (``$scrypt$ln=14,r=8,p=1$<salt>$<hash>``), so a leaked
+``--state`` file does not give them away to a dictionary; token secrets are random UUIDs
+the simulator generates, for which a plain SHA-256 digest is as good as a slow hash.
 """
 
 import base64
@@ -21,8 +23,54 @@ TICKET_LIFETIME = 2 * 3600  # PVE tickets are valid for two hours
 ROOT = "root@pam"
 
 
+# scrypt's cost: 2**14 rounds, 16 MiB of memory, about 40 ms a password (the RFC 7914
+# interactive-login parameters). Stored with each hash, so a change keeps old hashes valid.
+SCRYPT_LOG2_N = 14
+SCRYPT_R = 8
+SCRYPT_P = 1
+_SALT_BYTES = 16
+_HASH_BYTES = 32
+
+
 def digest(secret: str) -> str:
+    """A token secret's digest (the secret is random, so it needs no salt)."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(_SALT_BYTES)
+    hashed = _scrypt(password, salt, SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P)
+    return (
+        f"$scrypt$ln={SCRYPT_LOG2_N},r={SCRYPT_R},p={SCRYPT_P}"
+        f"${_b64encode(salt)}${_b64encode(hashed)}"
+    )
+
+
+def password_matches(stored: str, password: str) -> bool:
+    """Whether ``password`` is the one ``stored`` (from :func:`hash_password`) was made of."""
+    try:
+        _, scheme, parameters, salt, hashed = stored.split("$")
+        cost = dict(item.split("=", 1) for item in parameters.split(","))
+        log2_n, r, p = int(cost["ln"]), int(cost["r"]), int(cost["p"])
+        expected = _b64decode(hashed)
+        computed = _scrypt(password, _b64decode(salt), log2_n, r, p)
+    except (ValueError, KeyError):
+        return False
+    return scheme == "scrypt" and hmac.compare_digest(computed, expected)
+
+
+def _scrypt(password: str, salt: bytes, log2_n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(
+        password.encode(), salt=salt, n=1 << log2_n, r=r, p=p, maxmem=256 << 20, dklen=_HASH_BYTES
+    )
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.b64encode(data).decode().rstrip("=")
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
 
 
 def add_token(state: ClusterState, full_token_id: str, secret: str, *, privsep: bool) -> None:
@@ -34,7 +82,7 @@ def add_token(state: ClusterState, full_token_id: str, secret: str, *, privsep: 
 
 def set_password(state: ClusterState, userid: str, password: str) -> None:
     user = state.users.setdefault(userid, User(userid=userid))
-    user.password_sha256 = digest(password)
+    user.password_hash = hash_password(password)
 
 
 class Authenticator:
@@ -86,8 +134,8 @@ class Authenticator:
         if (
             user is None
             or not user.enable
-            or user.password_sha256 is None
-            or not hmac.compare_digest(user.password_sha256, digest(password))
+            or user.password_hash is None
+            or not password_matches(user.password_hash, password)
         ):
             raise ApiError(401, "authentication failure")
         return self.ticket(username), self.csrf_token(username)

@@ -23,7 +23,6 @@ CLOUDINIT_VOLUME = re.compile(r"^(?P<storage>[a-z][a-z0-9\-_.]*[a-z0-9]):cloudin
 # PVE's own OUI for generated MACs since 8.1 (qemu-server and pve-container's default).
 MAC_PREFIX = "BC:24:11"
 # Config keys the API returns but a client does not send (PVE adds them on create).
-CREATE_METHOD = {"qemu": "/nodes/{node}/qemu", "lxc": "/nodes/{node}/lxc"}
 CONFIG_METHOD = {
     "qemu": "/nodes/{node}/qemu/{vmid}/config",
     "lxc": "/nodes/{node}/lxc/{vmid}/config",
@@ -83,14 +82,6 @@ def format_size(size: int) -> str:
         if size % factor == 0:
             return f"{size // factor}{unit}"
     return str(size)
-
-
-def parse_size(text: str) -> int:
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGT]?)", text)
-    if match is None:
-        return 0
-    factor = {"": 1, "K": 1024, "M": 1024**2, "G": GIB, "T": 1024**4}[match.group(2)]
-    return int(float(match.group(1)) * factor)
 
 
 def config_digest(config: Mapping[str, Any], pending: Mapping[str, Any]) -> str:
@@ -160,11 +151,6 @@ def _volume_name(storage: Storage, prefix: str, vmid: int, index: int, kind: str
         suffix = "raw" if kind == "lxc" else "qcow2"
         return f"{storage.storage}:{vmid}/vm-{vmid}-disk-{index}.{suffix}"
     return f"{storage.storage}:{prefix}-{vmid}-disk-{index}"
-
-
-def volume_owner(volid: str) -> int | None:
-    match = re.search(r"(?:vm|subvol|base|basevol)-(\d+)-", volid)
-    return int(match.group(1)) if match else None
 
 
 class ConfigWriter:

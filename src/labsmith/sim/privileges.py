@@ -20,179 +20,12 @@ separation, although it holds every privilege.
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Protocol
 
+from labsmith.sim.acl_store import USERID, AclStore, normalize_path
+from labsmith.sim.formats import property_values, split_list
+
 ROOT = "root@pam"
-
-# pve-access-control AccessControl.pm $privgroups: per category the privileges only root should
-# hold, those for administrators, for users and for auditors (order as PVE lists them).
-_PRIVILEGE_GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
-    "VM": {
-        "root": (),
-        "admin": (
-            "VM.Config.Disk",
-            "VM.Config.CPU",
-            "VM.Config.Memory",
-            "VM.Config.Network",
-            "VM.Config.HWType",
-            "VM.Config.Options",
-            "VM.Allocate",
-            "VM.Clone",
-            "VM.GuestAgent.Unrestricted",
-            "VM.Migrate",
-            "VM.Replicate",
-            "VM.Snapshot",
-            "VM.Snapshot.Rollback",
-        ),
-        "user": (
-            "VM.Config.CDROM",
-            "VM.Config.Cloudinit",
-            "VM.Console",
-            "VM.Backup",
-            "VM.GuestAgent.FileRead",
-            "VM.GuestAgent.FileSystemMgmt",
-            "VM.GuestAgent.FileWrite",
-            "VM.PowerMgmt",
-        ),
-        "audit": ("VM.Audit", "VM.GuestAgent.Audit"),
-    },
-    "Sys": {
-        "root": ("Sys.PowerMgmt", "Sys.Modify", "Sys.Incoming", "Sys.AccessNetwork"),
-        "admin": ("Sys.Console", "Sys.Syslog"),
-        "user": (),
-        "audit": ("Sys.Audit",),
-    },
-    "Datastore": {
-        "root": (),
-        "admin": ("Datastore.Allocate", "Datastore.AllocateTemplate"),
-        "user": ("Datastore.AllocateSpace",),
-        "audit": ("Datastore.Audit",),
-    },
-    "SDN": {
-        "root": (),
-        "admin": ("SDN.Allocate", "SDN.Audit"),
-        "user": ("SDN.Use",),
-        "audit": ("SDN.Audit",),
-    },
-    "User": {
-        "root": ("Realm.Allocate",),
-        "admin": ("User.Modify", "Group.Allocate", "Realm.AllocateUser"),
-        "user": (),
-        "audit": (),
-    },
-    "Pool": {
-        "root": (),
-        "admin": ("Pool.Allocate",),
-        "user": ("Pool.Audit",),
-        "audit": ("Pool.Audit",),
-    },
-    "Mapping": {
-        "root": (),
-        "admin": ("Mapping.Modify",),
-        "user": ("Mapping.Use",),
-        "audit": ("Mapping.Audit",),
-    },
-}
-
-
-def _pve8_groups() -> dict[str, dict[str, tuple[str, ...]]]:
-    """$privgroups before pve-access-control 9.0.2 ("privileges: drop VM.Monitor" and "add
-    VM.GuestAgent privileges") and 9.0.3 ("add VM.Replicate privilege"): Proxmox VE 8."""
-    vm = _PRIVILEGE_GROUPS["VM"]
-    admin = [p for p in vm["admin"] if p not in ("VM.GuestAgent.Unrestricted", "VM.Replicate")]
-    admin.insert(admin.index("VM.Migrate") + 1, "VM.Monitor")
-    return {
-        **_PRIVILEGE_GROUPS,
-        "VM": {
-            "root": (),
-            "admin": tuple(admin),
-            "user": tuple(p for p in vm["user"] if not p.startswith("VM.GuestAgent.")),
-            "audit": ("VM.Audit",),
-        },
-    }
-
-
-def _builtin_roles(
-    groups: Mapping[str, Mapping[str, tuple[str, ...]]],
-) -> dict[str, frozenset[str]]:
-    """AccessControl.pm ``create_roles`` plus the ``$special_roles`` it starts from."""
-    valid = {"Permissions.Modify"}  # $valid_privs: the one privilege outside every group
-    roles: dict[str, set[str]] = {"NoAccess": set(), "PVEAdmin": set(), "PVEAuditor": set()}
-    for category, tiers in groups.items():
-        valid.update(*tiers.values())
-        granted = (*tiers["admin"], *tiers["user"], *tiers["audit"])
-        roles.setdefault(f"PVE{category}Admin", set()).update(granted)
-        roles["PVEAdmin"].update(granted)
-        if tiers["user"]:
-            roles.setdefault(f"PVE{category}User", set()).update(tiers["user"], tiers["audit"])
-        roles["PVEAuditor"].update(tiers["audit"])
-    # Only Administrator, root@pam and PVEMappingAdmin may modify resource mappings.
-    roles["PVEAdmin"].discard("Mapping.Modify")
-    roles["PVETemplateUser"] = {"VM.Clone", "VM.Audit"}
-    roles["Administrator"] = valid
-    return {name: frozenset(roles[name]) for name in sorted(roles)}
-
-
-ROLES: Mapping[str, frozenset[str]] = MappingProxyType(_builtin_roles(_PRIVILEGE_GROUPS))
-ALL_PRIVILEGES: frozenset[str] = ROLES["Administrator"]
-# The same for Proxmox VE 8 (the bundled 8.4 API schema still checks VM.Monitor).
-PVE8_ROLES: Mapping[str, frozenset[str]] = MappingProxyType(_builtin_roles(_pve8_groups()))
-
-_USER_RE = r"[^\s:/]+"  # PVE/Auth/Plugin.pm $user_regex
-_REALM_RE = r"[A-Za-z][A-Za-z0-9\.\-_]+"  # PVE/Auth/Plugin.pm $realm_regex
-_USERID = re.compile(rf"({_USER_RE})@({_REALM_RE})")
-_TOKENID = re.compile(rf"({_USER_RE}@{_REALM_RE})!({_REALM_RE})")  # $token_full_regex
-_ACL_PATH = re.compile(  # AccessControl.pm check_path
-    r"""
-    /
-    |/access|/access/groups|/access/groups/[A-Za-z0-9.\-_]+
-    |/access/realm|/access/realm/[A-Za-z0-9.\-_]+
-    |/nodes|/nodes/[A-Za-z0-9.\-_]+
-    |/pool|/pool/[A-Za-z0-9.\-_]+(?:/[A-Za-z0-9.\-_]+){0,2}
-    |/sdn|/sdn/controllers|/sdn/controllers/[A-Za-z0-9_\-]+
-    |/sdn/dns|/sdn/dns/[A-Za-z0-9]+
-    |/sdn/fabrics|/sdn/fabrics/[A-Za-z0-9]+
-    |/sdn/ipams|/sdn/ipams/[A-Za-z0-9]+
-    |/sdn/zones|/sdn/zones/[A-Za-z0-9.\-_]+
-    |/sdn/zones/[A-Za-z0-9.\-_]+/[A-Za-z0-9.\-_]+
-    |/sdn/zones/[A-Za-z0-9.\-_]+/[A-Za-z0-9.\-_]+/[1-9][0-9]{0,3}
-    |/storage|/storage/[A-Za-z0-9.\-_]+
-    |/vms|/vms/[1-9][0-9]{2,}
-    |/mapping|/mapping/[A-Za-z0-9.\-_]+|/mapping/[A-Za-z0-9.\-_]+/[A-Za-z0-9.\-_]+
-    """,
-    re.VERBOSE,
-)
-
-
-def normalize_path(path: str | None) -> str | None:
-    """AccessControl.pm ``normalize_path``: ``vms//100/`` -> ``/vms/100``; None if unusable."""
-    if not path:
-        return None
-    path = re.sub(r"/+", "/", path)
-    path = path.removesuffix("/") or "/"
-    if not path.startswith("/"):
-        path = "/" + path
-    if not re.fullmatch(r"[A-Za-z0-9.\-_/]+", path):
-        return None
-    return path
-
-
-def is_acl_path(path: str) -> bool:
-    """Whether PVE accepts ``path`` for an ACL entry (AccessControl.pm ``check_path``)."""
-    return _ACL_PATH.fullmatch(path) is not None
-
-
-def split_list(text: Any) -> list[str]:
-    """pve-common ``PVE::ParseUtils::split_list``: NUL, comma, semicolon or space separated."""
-    if text is None:
-        return []
-    if isinstance(text, list | tuple):
-        return [str(item) for item in text]
-    joined = str(text)
-    if "\0" in joined:
-        return joined.split("\0")
-    return re.sub(r"[,;]", " ", joined).split()
 
 
 def verify_username(userid: Any) -> tuple[str, str]:
@@ -202,17 +35,10 @@ def verify_username(userid: Any) -> tuple[str, str]:
         raise PermissionDenied.die(f"user name '{text}' is too short")
     if len(text) > 64:
         raise PermissionDenied.die(f"user name '{text}' is too long ({len(text)} > 64)")
-    match = _USERID.fullmatch(text)
+    match = USERID.fullmatch(text)
     if match is None:
         raise PermissionDenied.die(f"value '{text}' does not look like a valid user name")
     return text, match.group(2)
-
-
-@dataclass(frozen=True)
-class AclEntry:
-    path: str
-    role: str
-    propagate: bool = True
 
 
 @dataclass
@@ -318,97 +144,11 @@ class MethodLike(Protocol):
     def allow_token(self) -> bool: ...
 
 
-_Subject = tuple[str, str]  # ("user" | "token" | "group", id)
-
-
 class AccessControl:
-    """ACL entries, groups and pools of a cluster, and PVE's checks against them."""
+    """PVE's permission checks (RPCEnvironment.pm) against one cluster's :class:`AclStore`."""
 
-    def __init__(self, *, roles: Mapping[str, frozenset[str]] = ROLES) -> None:
-        """``roles``: the built-in roles of the PVE release simulated (ROLES or PVE8_ROLES)."""
-        self._builtin = roles
-        self._valid = roles["Administrator"]
-        self._acl: dict[str, dict[_Subject, dict[str, bool]]] = {}
-        self._roles: dict[str, frozenset[str]] = dict(roles)
-        self._groups: dict[str, set[str]] = {}
-        self._pools: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
-        # Known user ids, for the ``userid-group``/``userid-param`` checks that first ask
-        # whether the user exists; None: not tracked, every well-formed user id exists.
-        self.users: set[str] | None = None
-
-    # Configuration ------------------------------------------------------------------------
-
-    def add_role(self, name: str, privileges: Iterable[str]) -> None:
-        """A custom role (``POST /access/roles``); built-in roles cannot be changed."""
-        if name in self._builtin:
-            raise ValueError(f"cannot modify special role '{name}'")
-        privs = frozenset(privileges)
-        for priv in sorted(privs - self._valid):
-            raise ValueError(f"invalid privilege '{priv}'")
-        self._roles[name] = privs
-
-    def add_user(self, userid: str) -> None:
-        if self.users is None:
-            self.users = set()
-        self.users.add(userid)
-
-    def add_group_member(self, group: str, userid: str | None = None) -> None:
-        """Create ``group`` if needed, and add ``userid`` to it."""
-        members = self._groups.setdefault(group, set())
-        if userid is not None:
-            members.add(userid)
-
-    def set_pool(
-        self, pool: str, *, vms: Iterable[int | str] = (), storage: Iterable[str] = ()
-    ) -> None:
-        """Pool members: ACLs on ``/pool/{pool}`` also apply to them."""
-        self._pools[pool] = (frozenset(str(v) for v in vms), frozenset(storage))
-
-    def set_acl(
-        self,
-        path: str,
-        role: str,
-        *,
-        user: str | None = None,
-        token: str | None = None,
-        group: str | None = None,
-        propagate: bool = True,
-    ) -> None:
-        """Grant ``role`` on ``path`` to one user, token (``user@realm!name``) or group."""
-        self._entries_of(path, role, user, token, group)[role] = propagate
-
-    def delete_acl(
-        self,
-        path: str,
-        role: str,
-        *,
-        user: str | None = None,
-        token: str | None = None,
-        group: str | None = None,
-    ) -> None:
-        self._entries_of(path, role, user, token, group).pop(role, None)
-
-    def entries(
-        self, *, user: str | None = None, token: str | None = None, group: str | None = None
-    ) -> tuple[AclEntry, ...]:
-        """The ACL entries of one user, token or group, by path."""
-        subject = _subject(user, token, group)
-        return tuple(
-            AclEntry(path, role, propagate)
-            for path in sorted(self._acl)
-            for role, propagate in sorted(self._acl[path].get(subject, {}).items())
-        )
-
-    def _entries_of(
-        self, path: str, role: str, user: str | None, token: str | None, group: str | None
-    ) -> dict[str, bool]:
-        normalized = normalize_path(path)
-        if normalized is None or not is_acl_path(normalized):
-            raise ValueError(f"invalid ACL path '{path}'")
-        if role not in self._roles:
-            raise ValueError(f"role '{role}' does not exist")
-        subject = _subject(user, token, group)
-        return self._acl.setdefault(normalized, {}).setdefault(subject, {})
+    def __init__(self, store: AclStore) -> None:
+        self.store = store
 
     # Privileges ---------------------------------------------------------------------------
 
@@ -425,14 +165,13 @@ class AccessControl:
         for depth in range(len(parts)):
             final = depth == len(parts) - 1
             level = "/".join(parts[: depth + 1]) or "/"
-            entries = self._acl.get(level, {})
+            entries = self.store.entries_at(level)
             found = _applicable(entries.get(("token", authid)), final)
             if not found:
                 found = _applicable(entries.get(("user", authid)), final)
             if not found:
-                for group in sorted(self._groups):
-                    if authid in self._groups[group]:
-                        found.update(_applicable(entries.get(("group", group)), final))
+                for group in self.store.groups_of(authid):
+                    found.update(_applicable(entries.get(("group", group)), final))
             if found:
                 roles = found
         if "NoAccess" in roles:
@@ -444,14 +183,14 @@ class AccessControl:
         privilege separation holds its user's privileges; one with it, those its own ACLs grant
         that its user also holds (a root@pam token: its own ACLs alone)."""
         if principal.authid == ROOT:
-            return self._valid
+            return self.store.valid_privileges
         normalized = normalize_path(path)
         if normalized is None or not principal.userid:
             return frozenset()
         if principal.token is None:
             return self._acl_privileges(principal.userid, normalized)
         user_privileges = (
-            self._valid
+            self.store.valid_privileges
             if principal.userid == ROOT
             else self._acl_privileges(principal.userid, normalized)
         )
@@ -463,10 +202,8 @@ class AccessControl:
         """RPCEnvironment.pm ``compile_acl_path``: ACL roles plus those from pools."""
         roles = self.roles(authid, path)
         from_pools: dict[str, bool] = {}
-        for pool in sorted(self._pools):
-            vms, storage = self._pools[pool]
-            if path in {f"/vms/{v}" for v in vms} | {f"/storage/{s}" for s in storage}:
-                from_pools.update(dict.fromkeys(self.roles(authid, f"/pool/{pool}"), False))
+        for pool in self.store.pools_holding(path):
+            from_pools.update(dict.fromkeys(self.roles(authid, f"/pool/{pool}"), False))
         # NoAccess on the path itself is never trumped by pools; NoAccess on a pool trumps
         # the path's other roles.
         if from_pools and "NoAccess" not in roles:
@@ -474,7 +211,7 @@ class AccessControl:
             roles = {"NoAccess": False} if noaccess else {**from_pools, **roles}
         granted: set[str] = set()
         for role in roles:
-            granted.update(self._roles.get(role, ()))
+            granted.update(self.store.role_privileges(role))
         return frozenset(granted)
 
     def check(
@@ -508,7 +245,7 @@ class AccessControl:
         held = self.privileges(principal, path)
         shown = path if path is not None else ""
         for priv in wanted:
-            if priv not in self._valid:
+            if priv not in self.store.valid_privileges:
                 raise PermissionDenied.die(f"invalid privilege '{priv}'")
             if any_of and priv in held:
                 return
@@ -685,7 +422,7 @@ class AccessControl:
             return True
         allowed_groups = {
             group
-            for group in self._groups
+            for group in self.store.group_names()
             if self._check_full(
                 principal, f"/access/groups/{group}", privileges, any_of=True, noerr=True
             )
@@ -699,7 +436,7 @@ class AccessControl:
                 if group not in allowed_groups:
                     raise PermissionDenied.because(f"/access/groups/{group}, {joined}")
         if check_existing:
-            members = set().union(*(self._groups[g] for g in allowed_groups))
+            members = frozenset().union(*(self.store.members(g) for g in allowed_groups))
             if userid not in members:
                 if noerr:
                     return False
@@ -767,27 +504,11 @@ class AccessControl:
             if noerr:
                 return False
             raise
-        if self.users is None or name in self.users:
+        if self.store.user_exists(name):
             return True
         if noerr:
             return False
         raise PermissionDenied.die(f"no such user ('{name}')")
-
-
-def _subject(user: str | None, token: str | None, group: str | None) -> _Subject:
-    given = [
-        (kind, value)
-        for kind, value in (("user", user), ("token", token), ("group", group))
-        if value
-    ]
-    if len(given) != 1:
-        raise ValueError("name exactly one of user, token or group")
-    kind, value = given[0]
-    if kind == "token" and _TOKENID.fullmatch(value) is None:
-        raise ValueError(f"value '{value}' does not look like a valid token ID")
-    if kind == "user" and _USERID.fullmatch(value) is None:
-        raise ValueError(f"value '{value}' does not look like a valid user name")
-    return kind, value
 
 
 def _applicable(entries: Mapping[str, bool] | None, final: bool) -> dict[str, bool]:
@@ -833,20 +554,14 @@ def _template_replace(template: str, data: Mapping[str, Any]) -> str:
 OptionValue = str | int | float | Mapping[str, Any] | None
 
 
-def parse_property_string(value: OptionValue, default_key: str) -> dict[str, str]:
-    """``a=1,b=2`` (a bare leading item is ``default_key``'s value); mappings pass through."""
+def option_properties(value: OptionValue, default_key: str) -> dict[str, str]:
+    """A config option's property string by key (a bare leading item is ``default_key``'s);
+    a value already parsed passes through."""
     if value is None:
         return {}
     if isinstance(value, Mapping):
         return {str(k): _perl_string(v) for k, v in value.items()}
-    result: dict[str, str] = {}
-    for item in str(value).split(","):
-        key, separator, text = item.partition("=")
-        if separator:
-            result[key.strip()] = text
-        elif item:
-            result[default_key] = item
-    return result
+    return property_values(str(value), default_key)
 
 
 # qemu-server PVE/API2/Qemu.pm: the option tables of $check_vm_modify_config_perm.
@@ -969,7 +684,7 @@ def is_qemu_drive(key: str) -> bool:
 
 def _qemu_drive_privileges(value: OptionValue) -> tuple[str, ...]:
     """Qemu.pm ``$check_drive_perms`` (update_vm): what changing this drive needs."""
-    drive = parse_property_string(value, "file")
+    drive = option_properties(value, "file")
     if _CLOUDINIT_VOLUME.search(drive.get("file", "")):
         return ("VM.Config.Cloudinit", "VM.Config.CDROM")
     if drive.get("media") == "cdrom":
@@ -1054,7 +769,7 @@ def check_qemu_option(
     if principal.authid == ROOT or key in QEMU_REQUEST_PARAMS:
         return
     if key == "cdrom":  # $resolve_cdrom_alias
-        key, value = "ide2", {**parse_property_string(value, "file"), "media": "cdrom"}
+        key, value = "ide2", {**option_properties(value, "file"), "media": "cdrom"}
     skipped = (
         is_qemu_drive(key)
         or key == "tags"
@@ -1195,7 +910,7 @@ def hostpci_privileges(
     The ``romfile`` restriction of later qemu-server releases is not part of 9.1.3."""
     if principal.authid == ROOT:
         return
-    device = parse_property_string(value, "host")
+    device = option_properties(value, "host")
     option = key or "hostpci"
     if device.get("host"):
         raise PermissionDenied.die(f"only root can set '{option}' config for non-mapped devices")
@@ -1216,7 +931,7 @@ def _check_usb(
 ) -> None:
     """Qemu.pm ``check_usb_perm``."""
     access.require_vm(principal, vmid, ("VM.Config.HWType",), pool=pool)
-    device = parse_property_string(value, "host")
+    device = option_properties(value, "host")
     host = device.get("host")
     if host:
         if host.lower() != "spice":
@@ -1236,7 +951,7 @@ def _check_rng(
 ) -> None:
     """Qemu.pm ``check_rng_perm``."""
     access.require_vm(principal, vmid, ("VM.Config.HWType",), pool=pool)
-    if parse_property_string(value, "source").get("source") == "/dev/hwrng":
+    if option_properties(value, "source").get("source") == "/dev/hwrng":
         access.require(principal, "/mapping/hwrng", ("Mapping.Use",))
 
 
@@ -1249,7 +964,7 @@ def _check_dir(
 ) -> None:
     """Qemu.pm ``check_dir_perm``."""
     access.require_vm(principal, vmid, ("VM.Config.Disk",), pool=pool)
-    dirid = parse_property_string(value, "dirid").get("dirid", "")
+    dirid = option_properties(value, "dirid").get("dirid", "")
     access.require(principal, f"/mapping/dir/{dirid}", ("Mapping.Use",))
 
 
@@ -1258,7 +973,7 @@ def _check_bridge(access: AccessControl, principal: Principal, value: OptionValu
     ``localnetwork`` that plain Linux bridges belong to."""
     if principal.authid == ROOT:
         return
-    net = parse_property_string(value, "model")
+    net = option_properties(value, "model")
     bridge = net.get("bridge")
     if not bridge:
         return
@@ -1344,7 +1059,7 @@ def check_lxc_option(
         access.require_vm(principal, vmid, ("VM.Config.Disk",), pool=pool)
         if delete:
             return
-        volume = parse_property_string(value, "volume").get("volume", "")
+        volume = option_properties(value, "volume").get("volume", "")
         kind = (
             ("device" if volume.startswith("/dev/") else "bind")
             if volume.startswith("/")
@@ -1379,14 +1094,14 @@ def _check_lxc_features(
         raise PermissionDenied.because(
             "changing feature flags for privileged container is only allowed for root@pam"
         )
-    old = parse_property_string(old_value, "nesting") if old_value else {}
+    old = option_properties(old_value, "nesting") if old_value else {}
     if delete:
         changed = set(old)
     elif old:
-        new = parse_property_string(value, "nesting")
+        new = option_properties(value, "nesting")
         changed = {f for f in set(old) | set(new) if old.get(f, "") != new.get(f, "")}
     else:
-        changed = set(parse_property_string(value, "nesting"))
+        changed = set(option_properties(value, "nesting"))
     if changed - {"nesting"}:
         raise PermissionDenied.because(
             "changing feature flags (except nesting) is only allowed for root@pam"

@@ -2,16 +2,34 @@
 
 import contextlib
 import http.server
+import json
 import socket
 import ssl
+import sys
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from labsmith.sim.api import Request, Simulator
 from labsmith.sim.tls import ServerCertificate
 
-MAX_BODY = 16 * 1024 * 1024
+# pve-http-server AnyEvent.pm $limit_max_post (512 KiB since libpve-http-server-perl 5.2.1):
+# a longer body is refused with 501 "for data too large" before it is read.
+MAX_BODY = 512 * 1024
+# A client that opens a connection and stays silent holds only its own thread, and only this
+# long: the TLS handshake, then each request line and header block, must arrive in time.
+HANDSHAKE_SECONDS = 10.0
+IDLE_SECONDS = 60.0
+
+_Connection = socket.socket | tuple[bytes, socket.socket]
+
+
+class _BadRequestError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -21,6 +39,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server_version = "pve-api-daemon/3.0"
     sys_version = ""
+    timeout = IDLE_SECONDS
     server: "SimulatorHttpServer"
 
     def do_GET(self) -> None:
@@ -36,11 +55,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._serve()
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self.send_error(413, "request too large")
+        try:
+            length = self._content_length()
+        except _BadRequestError as refused:
+            # The body was not read, so what follows on the connection is not a request.
+            self.send_error(refused.status, refused.message)
             return
         body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            self.close_connection = True
+            return
         request = Request(
             method=self.command,
             path=self.path,
@@ -60,6 +84,37 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(response.body)
 
+    def _content_length(self) -> int:
+        if self.headers.get("Transfer-Encoding"):
+            raise _BadRequestError(
+                400, "chunked request bodies are not supported; send Content-Length"
+            )
+        values = {value.strip() for value in self.headers.get_all("Content-Length") or []}
+        if not values:
+            return 0
+        if len(values) > 1:
+            raise _BadRequestError(400, "conflicting Content-Length headers")
+        (text,) = values
+        if not text.isascii() or not text.isdigit():
+            raise _BadRequestError(400, f"invalid Content-Length '{text}'")
+        length = int(text)
+        if length > MAX_BODY:
+            raise _BadRequestError(501, "for data too large")
+        return length
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """PVE's error envelope (not http.server's HTML page), then close the connection."""
+        reason = (message or self.responses.get(code, ("error",))[0]).split("\n")[0]
+        body = json.dumps({"data": None, "message": reason + "\n"}).encode()
+        self.close_connection = True
+        self.send_response(code, reason)
+        self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
     def _drop(self) -> None:
         """Close the connection without an answer, as a crashed proxy or a lost link does."""
         self.close_connection = True
@@ -72,19 +127,36 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 class SimulatorHttpServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    handshake_seconds = HANDSHAKE_SECONDS
 
     def __init__(
         self, address: tuple[str, int], simulator: Simulator, certificate: ServerCertificate
     ) -> None:
         super().__init__(address, _Handler)
         self.simulator = simulator
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(certificate.cert_path, certificate.key_path)
-        self.socket = context.wrap_socket(self.socket, server_side=True)
+        self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.tls.minimum_version = ssl.TLSVersion.TLSv1_2
+        self.tls.load_cert_chain(certificate.cert_path, certificate.key_path)
 
-    def handle_error(self, request: object, client_address: object) -> None:
-        """A client that drops its connection mid-handshake is not the server's error."""
+    def finish_request(self, request: _Connection, client_address: Any) -> None:
+        """Handshake in the connection's own thread: the accepting thread never waits on a
+        client, so a silent one blocks neither other clients nor ``shutdown()``."""
+        assert isinstance(request, socket.socket)  # a stream server's connection
+        request.settimeout(self.handshake_seconds)
+        try:
+            connection = self.tls.wrap_socket(request, server_side=True)
+        except OSError:
+            request.close()
+            return
+        try:
+            _Handler(connection, client_address, self)
+        finally:
+            connection.close()
+
+    def handle_error(self, request: _Connection, client_address: Any) -> None:
+        """A client that drops its connection is not the server's error; a bug still shows."""
+        if not isinstance(sys.exception(), OSError):
+            super().handle_error(request, client_address)
 
 
 @dataclass

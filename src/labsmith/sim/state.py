@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from labsmith.errors import LabsmithError
+from labsmith.sim.private_files import write_private_file
 
 GIB = 1024**3
-STATE_FORMAT = 1
+# 2: passwords as salted scrypt hashes (``password_hash``); 1 kept unsalted SHA-256 digests.
+STATE_FORMAT = 2
 # Container templates a fresh node has downloaded, as ``pveam`` names them.
 DEFAULT_TEMPLATES = (
     "debian-12-standard_12.7-1_amd64.tar.zst",
@@ -149,7 +151,7 @@ class Token:
 @dataclass
 class User:
     userid: str
-    password_sha256: str | None = None
+    password_hash: str | None = None  # PHC string: $scrypt$ln=..,r=..,p=..$salt$hash
     enable: bool = True
     tokens: dict[str, Token] = field(default_factory=dict)
     comment: str = ""
@@ -223,10 +225,8 @@ def add_node(state: ClusterState, node: Node) -> None:
 
 
 def save_state(state: ClusterState, path: Path) -> None:
-    """Write atomically: a crash mid-write leaves the previous file."""
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(state.to_json(), indent=1, sort_keys=True))
-    temporary.replace(path)
+    """Write atomically and 0600: the file holds password hashes and token digests."""
+    write_private_file(path, json.dumps(state.to_json(), indent=1, sort_keys=True).encode())
 
 
 def load_state(path: Path) -> ClusterState:
@@ -237,6 +237,8 @@ def load_state(path: Path) -> ClusterState:
             f"{path}: cannot read the simulator state ({error}); "
             "remove the file to start from a fresh lab"
         ) from error
+    if isinstance(data, dict) and data.get("format") == 1:
+        data = _upgrade_from_format_1(data, path)
     if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
         raise StateFileError(
             f"{path}: not a labsmith sim state file (format {STATE_FORMAT}); "
@@ -248,6 +250,24 @@ def load_state(path: Path) -> ClusterState:
         raise StateFileError(
             f"{path}: damaged simulator state ({error!r}); remove it to start from a fresh lab"
         ) from error
+
+
+def _upgrade_from_format_1(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Format 1 differs only in its unsalted password digests, which cannot be turned into
+    salted hashes without the passwords: a file that has one is refused."""
+    users = data.get("users")
+    for userid, raw in users.items() if isinstance(users, dict) else ():
+        if not isinstance(raw, dict):
+            continue
+        if raw.get("password_sha256") is not None:
+            raise StateFileError(
+                f"{path}: users.{userid} has an unsalted password digest (state format 1, "
+                f'labsmith before salted hashes); set its "password_sha256" to null and set '
+                "the password again (--password-file for root@pam), or remove the file to "
+                "start from a fresh lab"
+            )
+        raw.pop("password_sha256", None)
+    return {**data, "format": STATE_FORMAT}
 
 
 def _state_from_json(data: dict[str, Any]) -> ClusterState:

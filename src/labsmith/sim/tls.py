@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from labsmith.sim.private_files import make_private_directory, write_private_file
+
 VALIDITY = datetime.timedelta(days=30)
 
 
@@ -37,7 +39,7 @@ def _name(common_name: str) -> x509.Name:
 
 def write_server_certificate(directory: Path, hostname: str = "127.0.0.1") -> ServerCertificate:
     """Create a CA and a certificate for ``hostname`` (an IP or DNS name) signed by it."""
-    directory.mkdir(parents=True, exist_ok=True)
+    make_private_directory(directory)
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("labsmith sim CA")
@@ -98,12 +100,13 @@ def write_server_certificate(directory: Path, hostname: str = "127.0.0.1") -> Se
     )
     paths.ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     paths.cert_path.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
-    paths.key_path.touch(mode=0o600)
-    paths.key_path.write_bytes(
+    # A key file left readable by others is replaced by a 0600 one, not written through.
+    write_private_file(
+        paths.key_path,
         server_key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
-        )
+        ),
     )
     return paths

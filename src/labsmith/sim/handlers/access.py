@@ -3,9 +3,10 @@
 import secrets
 from typing import Any
 
-from labsmith.sim.auth import add_token, digest
+from labsmith.sim.acl_store import ROLES
+from labsmith.sim.auth import add_token, hash_password
+from labsmith.sim.formats import split_list
 from labsmith.sim.handlers.base import Call, fail, handles
-from labsmith.sim.privileges import ROLES
 from labsmith.sim.state import AclRule, User
 
 
@@ -40,7 +41,7 @@ def create_user(call: Call) -> None:
         raise fail(f"create user failed: user '{userid}' already exists")
     user = User(userid=userid, enable=bool(call.params.get("enable", True)))
     if "password" in call.params:
-        user.password_sha256 = digest(str(call.params["password"]))
+        user.password_hash = hash_password(str(call.params["password"]))
     user.comment = str(call.params.get("comment", ""))
     call.state.users[userid] = user
 
@@ -117,9 +118,9 @@ def read_acl(call: Call) -> list[dict[str, Any]]:
 @handles("/access/acl", "PUT")
 def update_acl(call: Call) -> None:
     path = str(call.params["path"])
-    roles = _split(call.params["roles"])
-    users = _split(call.params.get("users", ""))
-    tokens = _split(call.params.get("tokens", ""))
+    roles = split_list(call.params["roles"])
+    users = split_list(call.params.get("users", ""))
+    tokens = split_list(call.params.get("tokens", ""))
     if call.params.get("groups"):
         raise fail("groups are not supported by labsmith sim; grant to users or tokens")
     for role in roles:
@@ -146,7 +147,3 @@ def update_acl(call: Call) -> None:
                 setattr(rule, field, who)
                 call.state.acl.append(rule)
     call.sim.reload_acl()
-
-
-def _split(value: Any) -> list[str]:
-    return [item for item in str(value).replace(";", ",").replace(" ", ",").split(",") if item]

@@ -3,7 +3,7 @@
 import datetime
 from typing import Any
 
-from labsmith.sim.config import parse_size
+from labsmith.sim.formats import parse_size, property_values, split_list
 from labsmith.sim.handlers.base import Call, fail, handles
 from labsmith.sim.state import Guest, Storage, Volume
 from labsmith.sim.tasks import TaskFailedError
@@ -80,7 +80,7 @@ def _selected_guests(call: Call, node: str) -> list[Guest]:
         ]
     else:
         text = str(call.params.get("vmid", ""))
-        vmids = [int(part) for part in text.replace(";", ",").split(",") if part.strip()]
+        vmids = [int(part) for part in split_list(text)]
         if not vmids:
             raise fail("no guests selected: give 'vmid' or 'all'")
     guests = []
@@ -124,9 +124,9 @@ def _archive(
 def _disk_bytes(guest: Guest) -> int:
     total = 0
     for value in guest.config.values():
-        for part in str(value).split(","):
-            if part.startswith("size="):
-                total += parse_size(part[5:])
+        size = property_values(str(value), "").get("size")
+        if size is not None:
+            total += parse_size(size) or 0
     return total
 
 

@@ -17,9 +17,9 @@ from labsmith.sim.config import (
     check_storage,
     config_digest,
     generated_mac,
-    parse_size,
     print_property_string,
 )
+from labsmith.sim.formats import parse_size, split_list
 from labsmith.sim.handlers.base import ApiError, Call, fail, handles
 from labsmith.sim.privileges import check_lxc_option, check_qemu_option
 from labsmith.sim.state import ClusterState, Guest, Snapshot, Volume
@@ -488,7 +488,7 @@ def _restore(call: Call, kind: str, vmid: int) -> str:
                 )
             except ConfigError as error:
                 raise fail(str(error)) from error
-            disks[key] = (storage_id, parse_size(str(parsed["size"])))
+            disks[key] = (storage_id, parse_size(str(parsed["size"])) or 0)
     if existing is not None:
         existing.config["lock"] = "create"
         guest = existing
@@ -540,7 +540,7 @@ def _fresh_mac(writer: ConfigWriter, key: str, value: str, vmid: int) -> str:
 def _replace_volume_value(writer: ConfigWriter, key: str, value: str, storage_id: str) -> str:
     """A disk value re-pointed at a new volume request ``storage:size`` for reallocation."""
     parsed = writer.parse(key, value)
-    size_gib = parse_size(str(parsed.get("size", "0"))) / 1024**3
+    size_gib = (parse_size(str(parsed.get("size", "0"))) or 0) / 1024**3
     volume_key = "file" if "file" in parsed else "volume"
     parsed[volume_key] = f"{storage_id}:{size_gib:g}"
     parsed.pop("size", None)
@@ -567,8 +567,8 @@ def update_config(call: Call, kind: str, asynchronous: bool) -> str | None:
         raise fail(DIGEST_MISMATCH[kind])
     writer = ConfigWriter(call.sim.schema, call.state, kind)
     options = {k: v for k, v in call.params.items() if k not in NOT_STORED[kind]}
-    deletions = _key_list(call.params.get("delete"))
-    reverts = _key_list(call.params.get("revert"))
+    deletions = split_list(call.params.get("delete"))
+    reverts = split_list(call.params.get("revert"))
     _check_exclusive(options, deletions, reverts)
     _check_options(
         call, kind, guest.vmid, options, deletions=tuple(deletions), current=_with_pending(guest)
@@ -615,13 +615,6 @@ def _check_exclusive(options: dict[str, Any], deletions: list[str], reverts: lis
             errors["revert"] = f"you can't use '-{key}' and '-revert {key}' at the same time"
     if errors:
         raise ApiError(400, "Parameter verification failed.", errors)
-
-
-def _key_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    items = value if isinstance(value, list) else [value]
-    return [key for item in items for key in str(item).replace(";", ",").split(",") if key]
 
 
 def _keep_mac(writer: ConfigWriter, guest: Guest, key: str, value: Any) -> Any:
@@ -879,7 +872,7 @@ def clone(call: Call, kind: str) -> str:
                     )
                 except ConfigError as error:
                     raise fail(str(error)) from error
-                disks[key] = (storage_id, parse_size(str(parsed["size"])))
+                disks[key] = (storage_id, parse_size(str(parsed["size"])) or 0)
     # qemu-server locks only the new VM ("clone"); pve-container the source ("disk") too.
     target_lock = "clone" if kind == "qemu" else "create"
     clone_guest = Guest(vmid=newid, kind=kind, node=target, config={"lock": target_lock})
