@@ -4,12 +4,19 @@ ansible-runner runs ``ansible-playbook`` in a private data directory that keeps 
 output and every event (the run directory); the caller gets a summary (per-host counts,
 the tasks that changed or failed, diffs in check mode) and a callback per event for a
 progress display.
+
+The run directory must hold nothing secret: ansible-playbook gets an environment built from
+an allow-list (``INHERITED``), not the caller's (ansible-runner writes the environment it runs
+with into ``artifacts/<id>/command``), no ``env/`` files are written, vault passwords stay in
+their own file (only its path is passed), and everything is created owner-only.
 """
 
 import os
+import shlex
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +33,43 @@ COUNTED = {
     "runner_on_unreachable": "unreachable",
     "runner_on_skipped": "skipped",
 }
+
+
+# Caller variables ansible-playbook and ssh need, and why; everything else (tokens, passwords,
+# the caller's own ANSIBLE_* settings) stays out of the run and its records.
+# PATH finds ansible-playbook and ssh; HOME, USER and LOGNAME give ~/.ssh, ~/.ansible and the
+# default remote user; LANG, LANGUAGE and LC_* a UTF-8 locale (ansible-core refuses to start
+# without one); TERM and TZ the output and timestamps; SSH_AUTH_SOCK the agent that holds the
+# login keys; TMPDIR the local temporary files; XDG_* where per-user runtime sockets live.
+# The caller's ANSIBLE_* are left out on purpose: the connection settings come from the
+# inventory, as they do for the probe, and an exported ANSIBLE_SSH_ARGS, ANSIBLE_CONFIG or
+# ANSIBLE_HOST_KEY_CHECKING must not loosen the settings of ``_environment``.
+INHERITED = frozenset(
+    {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TERM", "TZ", "SSH_AUTH_SOCK", "TMPDIR"}
+)
+INHERITED_PREFIXES = ("LC_", "XDG_")
+
+# StrictHostKeyChecking=yes comes first on ssh's command line: Ansible puts ssh_args before
+# the host's ansible_ssh_common_args and ansible_ssh_extra_args, and ssh keeps the first
+# value it obtains for an option (ssh_config(5): "the first obtained value will be used"),
+# so neither those nor ~/.ssh/config can turn the check off. Keepalives: a host that reboots
+# behind NAT leaves a dead connection open.
+SSH_ARGS = (
+    "-o StrictHostKeyChecking=yes -o ControlMaster=auto -o ControlPersist=60s "
+    "-o ServerAliveInterval=5 -o ServerAliveCountMax=3"
+)
+
+# Extra variables outrank the inventory: a host's ansible_ssh_args or ansible_host_key_checking
+# would otherwise replace SSH_ARGS and the check (per-host options go in
+# ansible_ssh_common_args, which still apply after SSH_ARGS).
+ENFORCED_VARIABLES: dict[str, Any] = {
+    "ansible_ssh_args": SSH_ARGS,
+    "ansible_host_key_checking": True,
+    "ansible_ssh_host_key_checking": True,
+}
+
+# How often (seconds) ansible-runner looks at the cancel callback while output is quiet.
+CANCEL_POLL_SECONDS = 1
 
 
 class PlaybookError(LabsmithError):
@@ -94,40 +138,69 @@ def run_playbook(
     limit: str | None = None,
     check: bool = False,
     extravars: dict[str, Any] | None = None,
+    vault_password_file: Path | None = None,
     on_event: Callable[[Event], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> PlaybookRun:
     """Run the collection's playbook ``labsmith.lab.<name>`` against the inventory, with
-    the collection labsmith ships (the one an AWX or ansible-navigator user installs)."""
-    import ansible_runner
+    the collection labsmith ships (the one an AWX or ansible-navigator user installs).
+
+    ``cancel`` is asked about once a second; when it answers True the playbook is killed and
+    the run comes back with status ``canceled`` and the counts so far."""
+    from ansible_runner import Runner, RunnerConfig
 
     playbook = collection_root() / "playbooks" / f"{name}.yml"
     if not playbook.is_file():
         raise PlaybookError(f"labsmith's playbook {playbook} is missing: reinstall labsmith")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    collections = link_collection(run_dir / "collections")
-    result = PlaybookRun(playbook=name, run_dir=run_dir)
     arguments = ["--check", "--diff"] if check else []
+    if vault_password_file is not None:
+        arguments += ["--vault-password-file", str(_readable(vault_password_file))]
+    with private_files():
+        run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        run_dir.chmod(0o700)
+        collections = link_collection(run_dir / "collections")
+        result = PlaybookRun(playbook=name, run_dir=run_dir)
 
-    def handle(event: dict[str, Any]) -> bool:
-        _record(result, event, on_event)
-        return True  # keep the event in the run directory
+        playbook_pids: set[int] = set()
 
-    started = time.monotonic()
-    runner = ansible_runner.run(
-        private_data_dir=str(run_dir),
-        playbook=f"{COLLECTION}.{name}",
-        inventory=str(inventory.resolve()),
-        limit=limit,
-        extravars=extravars or {},
-        cmdline=" ".join(arguments) or None,
-        envvars=_environment(collections),
-        event_handler=handle,
-        quiet=True,
-    )
-    result.seconds = time.monotonic() - started
+        def handle(event: dict[str, Any]) -> bool:
+            if isinstance(event.get("pid"), int):
+                playbook_pids.add(event["pid"])
+            _record(result, event, on_event)
+            return True  # keep the event in the run directory
+
+        settings = _environment(collections)
+        config = RunnerConfig(
+            private_data_dir=str(run_dir),
+            playbook=f"{COLLECTION}.{name}",
+            inventory=str(inventory.resolve()),
+            limit=limit,
+            extravars={**(extravars or {}), **ENFORCED_VARIABLES},
+            cmdline=shlex.join(arguments) or None,
+            envvars=settings,
+            settings={"pexpect_timeout": CANCEL_POLL_SECONDS},
+            suppress_env_files=True,
+            quiet=True,
+        )
+        config.prepare()
+        config.env = run_environment(config.env, settings)
+        runner = Runner(config, event_handler=handle, cancel_callback=cancel)
+        started = time.monotonic()
+        try:
+            runner.run()
+        except KeyboardInterrupt:
+            # Leaving at once must not leave ansible-playbook changing hosts in the
+            # background: it runs in a session of its own (pexpect's pty), which the
+            # terminal's Ctrl-C does not reach, so its process group is ended here as
+            # ansible-runner ends it on cancel.
+            for pid in playbook_pids:
+                Runner.handle_termination(pid)
+            raise
+        result.seconds = time.monotonic() - started
+        tighten(run_dir)
     result.status = str(runner.status)
     result.rc = int(runner.rc)
-    if result.status != "successful" and not result.hosts:
+    if result.status != "successful" and result.status != "canceled" and not result.hosts:
         # No task ran on any host: the playbook did not start (syntax, a missing tool).
         tail = _stdout_tail(runner)
         raise PlaybookError(
@@ -156,6 +229,57 @@ def link_collection(directory: Path) -> Path:
     return directory
 
 
+def _readable(vault_password_file: Path) -> Path:
+    path = vault_password_file.expanduser().resolve()
+    if not path.is_file():
+        raise PlaybookError(
+            f"--vault-password-file {vault_password_file}: no such file; pass the file that "
+            "holds the inventory's vault password"
+        )
+    return path
+
+
+def run_environment(prepared: dict[str, Any], settings: dict[str, str]) -> dict[str, str]:
+    """The environment ansible-playbook runs with: ``settings``, the ``INHERITED`` caller
+    variables, and what ansible-runner itself set (its callback plugin, artifact paths) --
+    told apart from the caller's by differing from ``os.environ``."""
+    caller = os.environ
+    return {
+        key: str(value)
+        for key, value in prepared.items()
+        if key in settings
+        or key in INHERITED
+        or key.startswith(INHERITED_PREFIXES)
+        or caller.get(key) != value
+    }
+
+
+@contextmanager
+def private_files() -> Iterator[None]:
+    """Files and directories created meanwhile (by labsmith, ansible-runner and
+    ansible-playbook on this machine) are the owner's only: events hold task output."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def tighten(directory: Path) -> None:
+    """Owner-only modes for everything under ``directory`` that was made before the umask
+    applied (or by a tool that sets its own); symlinks (the collection link) are left."""
+    for root, directories, files in os.walk(directory):
+        for name in directories:
+            path = Path(root, name)
+            if not path.is_symlink():
+                path.chmod(0o700)
+        for name in files:
+            path = Path(root, name)
+            if not path.is_symlink():
+                path.chmod(0o600)
+    directory.chmod(0o700)
+
+
 def _environment(collections: Path) -> dict[str, str]:
     """The settings of labsmith's ansible.cfg, whatever directory the run starts in."""
     return {
@@ -168,9 +292,7 @@ def _environment(collections: Path) -> dict[str, str]:
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_INTERPRETER_PYTHON": "auto_silent",
         "ANSIBLE_NOCOLOR": "1",
-        # Keepalives: a host that reboots behind NAT leaves a dead connection open.
-        "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=60s "
-        "-o ServerAliveInterval=5 -o ServerAliveCountMax=3",
+        "ANSIBLE_SSH_ARGS": SSH_ARGS,
         # ansible-playbook comes with the ansible-core labsmith runs on: beside its Python.
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     }

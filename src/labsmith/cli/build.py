@@ -1,30 +1,36 @@
 """``labsmith build``: make the physical hosts ready (IOMMU, vfio), with progress.
 
 Exit status: 0 built (or nothing to change), 1 a task failed or the inventory is invalid,
-2 unusable options, 3 a host is unreachable.
+2 unusable options, 3 a host is unreachable, 130 interrupted (Ctrl-C).
 """
 
+import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from labsmith.ansible.runner import Event, PlaybookRun
+from labsmith.ansible.runner import Event, PlaybookRun, private_files
 from labsmith.cli.options import inventory_option, make_console, resolve_inventory
 from labsmith.orchestrate.build import (
+    KEEP_RUNS,
     ProbeOutcome,
     default_run_root,
+    make_run_dir,
     prepare,
     probe_stage,
-    run_dir_for,
     run_host_stage,
 )
 
 EXIT_UNREACHABLE = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 
 
 @click.command()
@@ -48,6 +54,15 @@ EXIT_UNREACHABLE = 3
     help="Keep the run (full Ansible output and events) under this directory "
     "(default: ~/.local/state/labsmith/runs).",
 )
+@click.option(
+    "--keep-runs",
+    type=click.IntRange(min=1),
+    default=KEEP_RUNS,
+    show_default=True,
+    envvar="LABSMITH_KEEP_RUNS",
+    show_envvar=True,
+    help="Keep this many runs in the run directory; older ones labsmith made are removed.",
+)
 def build(
     inventory: Path | None,
     vault_password_file: Path | None,
@@ -56,11 +71,13 @@ def build(
     dry_run: bool,
     yes: bool,
     run_dir: Path | None,
+    keep_runs: int,
 ) -> None:
     """Build the lab's physical hosts: validate the inventory, then run the host playbook
     (IOMMU on, GPUs bound to vfio-pci) with a progress display instead of raw Ansible output.
 
     A second run changes nothing. Hosts reboot only with labsmith_allow_reboot: true.
+    Ctrl-C stops the playbook and shows what was done; a second Ctrl-C leaves at once.
     """
     source = resolve_inventory(inventory)
     console = make_console()
@@ -71,16 +88,70 @@ def build(
         console.print("[dim]This build does the host half; labsmith apply makes the guests.[/dim]")
     if not dry_run and not yes and not click.confirm("Go ahead?", default=False):
         raise click.exceptions.Exit(1)
-    directory = run_dir_for(run_dir or default_run_root(), dry_run)
-    probe_stage(target, directory, on_host=lambda outcome: _print_probe(console, outcome))
-    progress = BuildProgress(console, interactive=sys.stdout.isatty())
-    result = run_host_stage(target, directory, check=dry_run, on_event=progress.event)
-    progress.close()
+    with private_files(), interruptible(console) as interrupt:
+        directory = make_run_dir(run_dir or default_run_root(), dry_run, keep_runs)
+        probe_stage(target, directory, on_host=lambda outcome: _print_probe(console, outcome))
+        if interrupt.requested:
+            console.print(
+                f"Interrupted before the playbook started; nothing was changed. {directory}"
+            )
+            raise click.exceptions.Exit(EXIT_INTERRUPTED)
+        progress = BuildProgress(console, interactive=sys.stdout.isatty())
+        try:
+            result = run_host_stage(
+                target, directory, check=dry_run, on_event=progress.event, cancel=interrupt.cancel
+            )
+        except KeyboardInterrupt:
+            progress.close()
+            console.print(
+                "[red]Interrupted[/red]: left at once; the hosts may be part-way through a "
+                f"task. The run so far: {directory}"
+            )
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        progress.close()
     print_summary(console, result, dry_run=dry_run)
+    if result.status == "canceled":
+        console.print(
+            "[red]Interrupted[/red]: the playbook was stopped; the table shows what was done. "
+            "The hosts may be part-way through a task: build again to finish."
+        )
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
     if result.unreachable_hosts:
         raise click.exceptions.Exit(EXIT_UNREACHABLE)
     if result.failed_hosts or result.status != "successful":
         raise click.exceptions.Exit(1)
+
+
+class Interrupt:
+    """The SIGINT handler: the first asks the playbook to stop (ansible-runner polls
+    ``cancel``), the second raises KeyboardInterrupt to leave at once. The handler only sets
+    a flag: printing from it could re-enter the console while it is writing."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.requested = False
+        self._announced = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def cancel(self) -> bool:
+        if self.requested and not self._announced:
+            self._announced = True
+            self.console.print("Stopping the playbook (Ctrl-C again to leave at once)...")
+        return self.requested
+
+
+@contextmanager
+def interruptible(console: Console) -> Iterator[Interrupt]:
+    interrupt = Interrupt(console)
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield interrupt
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _print_probe(console: Console, outcome: ProbeOutcome) -> None:

@@ -6,13 +6,15 @@ services inside them) are added after ``run_host_stage`` without changing it.
 """
 
 import os
+import re
 import shlex
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from labsmith.ansible.runner import Event, PlaybookRun, run_playbook
+from labsmith.ansible.runner import Event, PlaybookRun, run_playbook, tighten
 from labsmith.checks.lab import require_valid_lab
 from labsmith.checks.probe_report import ProbeReport, judge
 from labsmith.errors import UnknownHostError
@@ -23,12 +25,18 @@ from labsmith.inventory.lab import Lab, PhysicalHost
 
 HOST_PLAYBOOK = "host"  # labsmith.lab.host
 
+# The names run_dir_for gives: only these are ever removed by prune_runs, so a --run-dir that
+# holds other things loses none of them.
+RUN_NAME = re.compile(r"\d{8}-\d{6}-(check|build)-\d+")
+KEEP_RUNS = 20
+
 
 @dataclass(frozen=True)
 class BuildTarget:
     source: Path
     lab: Lab
     hosts: list[str]  # the physical hosts this build touches, in name order
+    vault_password_file: Path | None = None  # for the playbook too, not only validation
 
 
 def prepare(
@@ -47,7 +55,9 @@ def prepare(
         physical = [name for name in physical if name in limit]
     if not physical:
         raise UnknownHostError(f"{source}: no physical host (labsmith_kind) to build")
-    return BuildTarget(source=source, lab=report.lab, hosts=physical)
+    return BuildTarget(
+        source=source, lab=report.lab, hosts=physical, vault_password_file=vault_password_file
+    )
 
 
 @dataclass(frozen=True)
@@ -66,14 +76,14 @@ def probe_stage(
     that does not answer is not an error here: the playbook reports it."""
     outcomes = []
     for name in target.hosts:
-        outcome = _probe_one(target.lab.hosts[name], run_dir / "snapshots" / name)
+        outcome = _probe_one(target.lab.hosts[name], run_dir / "snapshots" / name, target.source)
         if on_host is not None:
             on_host(outcome)
         outcomes.append(outcome)
     return outcomes
 
 
-def _probe_one(host: PhysicalHost, destination: Path) -> ProbeOutcome:
+def _probe_one(host: PhysicalHost, destination: Path, source: Path) -> ProbeOutcome:
     """The host's connection variables come with the validated lab: no second load."""
     name, variables = host.name, host.source.variables
     try:
@@ -88,8 +98,18 @@ def _probe_one(host: PhysicalHost, destination: Path) -> ProbeOutcome:
             connect_timeout=10.0,
         )
     except HostUnreachableError as error:
-        return ProbeOutcome(name, skipped=str(error))
+        return ProbeOutcome(name, skipped=_for_build(str(error), name, source))
     return ProbeOutcome(name, report=judge(load_snapshot(destination), name, host))
+
+
+def _for_build(message: str, host: str, source: Path) -> str:
+    """The probe's advice names its own option, which build does not have: say how a build
+    user records the key (probe once with the option, then build)."""
+    return message.replace(
+        "or pass --accept-new-host-key",
+        f"or record it with `labsmith probe {host} -i {source} --accept-new-host-key`, "
+        "then build again",
+    )
 
 
 def known_hosts_file(common_args: object) -> Path | None:
@@ -112,22 +132,61 @@ def run_dir_for(run_root: Path, check: bool) -> Path:
     return run_root / f"{stamp}-{'check' if check else 'build'}-{os.getpid()}"
 
 
+def make_run_dir(run_root: Path, check: bool, keep: int = KEEP_RUNS) -> Path:
+    """A new owner-only run directory under ``run_root`` (made owner-only when labsmith
+    creates it; a --run-dir that exists keeps its mode), after removing labsmith's older
+    runs there beyond the newest ``keep - 1``."""
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1, not {keep}")
+    if not run_root.exists():
+        run_root.mkdir(mode=0o700, parents=True)
+    elif run_root == default_run_root():
+        run_root.chmod(0o700)  # a root made by an earlier labsmith may be 0755
+    prune_runs(run_root, keep - 1)
+    directory = run_dir_for(run_root, check)
+    directory.mkdir(mode=0o700)
+    return directory
+
+
+def prune_runs(run_root: Path, keep: int) -> list[Path]:
+    """Remove all but the newest ``keep`` of labsmith's run directories; returns them.
+    Names start with a UTC timestamp to the second; runs within one second are told apart
+    by when they were made."""
+    runs = sorted(
+        (
+            path
+            for path in run_root.iterdir()
+            if RUN_NAME.fullmatch(path.name) and path.is_dir() and not path.is_symlink()
+        ),
+        key=lambda path: (path.name[:15], path.stat().st_mtime_ns),
+    )
+    removed = runs[: max(0, len(runs) - keep)]
+    for path in removed:
+        shutil.rmtree(path)
+    return removed
+
+
 def run_host_stage(
     target: BuildTarget,
     run_dir: Path,
     *,
     check: bool = False,
     on_event: Callable[[Event], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> PlaybookRun:
-    """Stage 3: the host playbook (IOMMU, vfio) on the target hosts."""
-    return run_playbook(
+    """Stage 3: the host playbook (IOMMU, vfio) on the target hosts; ``cancel`` stops it."""
+    result = run_playbook(
         HOST_PLAYBOOK,
         target.source,
         run_dir / "ansible",
         limit=",".join(target.hosts),
         check=check,
+        vault_password_file=target.vault_password_file,
         on_event=on_event,
+        cancel=cancel,
     )
+    tighten(run_dir)  # the probe's snapshots too
+    return result
 
 
 def default_run_root() -> Path:
