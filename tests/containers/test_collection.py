@@ -215,3 +215,38 @@ def test_the_modules_documentation_matches_its_arguments(installed: Path, tmp_pa
     returned = doc["return"]["cards"]
     assert set(returned["contains"]) >= {"card", "present", "functions", "strangers"}
     assert doc["examples"].count("labsmith.lab.pci_cards") >= 1
+
+
+def test_the_wheel_ships_the_collection_labsmith_build_plays(tmp_path: Path) -> None:
+    """labsmith build, installed from a wheel, finds the same collection and its playbook."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path),
+         str(REPO)],
+        check=True, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    [wheel] = tmp_path.glob("labsmith-*.whl")
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(site),
+         str(wheel)],
+        check=True, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    probe = (
+        "from pathlib import Path; from labsmith.ansible.runner import link_collection; "
+        "from labsmith.resources import collection_root; "
+        f"print(collection_root()); print(link_collection(Path({str(tmp_path / 'run')!r})))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", probe], env={**os.environ, "PYTHONPATH": str(site)},
+        cwd=tmp_path, check=True, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    root, collections = Path(shown[0]), Path(shown[1])
+    assert root == site / "labsmith" / "_data" / "ansible_collections" / "labsmith" / "lab"
+    assert (root / "plugins" / "modules" / "pci_cards.py").is_file()
+    result = play(
+        collections, tmp_path, "labsmith.lab.host", "-i", str(INVENTORIES / "example"),
+        "--syntax-check",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    played = Path(result.stdout.split("playbook: ", 1)[1].strip())
+    assert played.resolve() == root / "playbooks" / "host.yml"
