@@ -10,16 +10,26 @@ import pytest
 import yaml
 
 from labsmith.orchestrate.guests import GuestLab, load_guest_lab
-from labsmith.proxmox.apply import ApplySettings, converge
+from labsmith.proxmox.apply import ApplySettings, Interruption, Progress, converge
 from labsmith.proxmox.client import ProxmoxClient, RetryPolicy
 from labsmith.proxmox.endpoints import Overrides
 from labsmith.proxmox.errors import NodeUnreachableError, ProxmoxApiError, ServerError
+from labsmith.proxmox.plan import Plan
 from labsmith.sim.api import Durations
 from labsmith.sim.faults import FaultPlan
 from labsmith.sim.seed import state_from_inventory
+from labsmith.sim.tasks import Task
 from tests.conftest import INVENTORIES
+from tests.integration.test_sim_guests import CT_OPTIONS
 from tests.integration.test_sim_wire import limited_token
-from tests.simsupport.running import ROOT_PASSWORD, ROOT_SECRET, ROOT_TOKEN, LiveSim, live_sim
+from tests.simsupport.running import (
+    ROOT_PASSWORD,
+    ROOT_SECRET,
+    ROOT_TOKEN,
+    LiveSim,
+    live_sim,
+    wait_task,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -267,3 +277,126 @@ def test_a_create_whose_answer_was_lost_is_not_repeated_but_finished(
         assert result.rounds == 2 and result.failed == []
         assert [o.action for o in result.outcomes] == ["create", "start"]
         assert slow.simulator.state.guests[201].status == "running"
+
+
+def tasks_of(sim: LiveSim, *types: str) -> list[Task]:
+    return [task for task in sim.simulator.tasks.tasks.values() if task.task_type in types]
+
+
+SLOW_TASK = ApplySettings(poll_interval=0.02, task_timeout=0.8)
+
+
+def test_a_start_that_outlives_the_task_timeout_is_awaited_next_round_not_sent_again(
+    tmp_path: Path,
+) -> None:
+    durations = Durations(default=0.05, by_type={"qmstart": 1.2, "vzstart": 1.2})
+    with live_sim(tmp_path, state=state_from_inventory(EXAMPLE), durations=durations) as slow:
+        lab = guest_lab(slow)
+        result = converge(lab.clients, lab.plan(), lab.plan, settings=SLOW_TASK)
+        starts = tasks_of(slow, "qmstart", "vzstart")
+        assert sorted(int(task.task_id) for task in starts) == [110, 120, 200, 201, 210, 220]
+        assert result.failed == [] and result.rounds == 2
+        assert all(guest.status == "running" for guest in slow.simulator.state.guests.values())
+
+
+def test_a_task_that_outlives_every_wait_is_reported_by_upid_and_never_sent_again(
+    tmp_path: Path,
+) -> None:
+    durations = Durations(default=0.05, by_type={"vzstart": 4.0})
+    with live_sim(tmp_path, state=state_from_inventory(EXAMPLE), durations=durations) as slow:
+        lab = guest_lab(slow, limit=("redis", "postgres"))
+        settings = ApplySettings(poll_interval=0.02, task_timeout=0.4)
+        result = converge(lab.clients, lab.plan(), lab.plan, settings=settings)
+        starts = tasks_of(slow, "vzstart")
+        assert sorted(task.task_id for task in starts) == ["200", "201"]
+        assert sorted((o.subject, o.running) for o in result.failed) == sorted(
+            ("postgres" if task.task_id == "200" else "redis", task.upid) for task in starts
+        )
+        assert all("still running on pve1" in o.detail for o in result.failed)
+        assert result.still_running == result.failed
+
+
+def test_a_start_whose_answer_was_lost_is_found_among_the_nodes_tasks_and_awaited(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    durations = Durations(default=0.05, by_type={"vzstart": 0.6})
+    with live_sim(tmp_path, state=state_from_inventory(EXAMPLE), durations=durations) as slow:
+        lab = guest_lab(slow, limit=("redis",))
+        original = ProxmoxClient.power
+
+        def answer_lost(client: ProxmoxClient, node: str, kind: str, vmid: int, what: str) -> str:
+            original(client, node, kind, vmid, what)
+            raise NodeUnreachableError("no answer (connection reset)", method="POST")
+
+        monkeypatch.setattr(ProxmoxClient, "power", answer_lost)
+        result = apply_all(lab)
+        assert [task.task_id for task in tasks_of(slow, "vzstart")] == ["201"]
+        assert result.failed == []
+        assert slow.simulator.state.guests[201].status == "running"
+
+
+def test_an_update_that_outlives_the_task_timeout_is_not_sent_again(tmp_path: Path) -> None:
+    with live_sim(tmp_path, state=state_from_inventory(EXAMPLE)) as sim:
+        lab = guest_lab(sim, limit=("ai-private",))
+        assert apply_all(lab).failed == []
+        vm = sim.simulator.state.guests[110]
+        vm.status = "stopped"
+        vm.config["cores"] = 2
+        sim.simulator.durations.by_type["qmconfig"] = 1.2
+        plan = lab.plan()
+        assert [a.action for a in plan.actions] == ["update"]
+        result = converge(lab.clients, plan, lab.plan, settings=SLOW_TASK)
+        assert len(tasks_of(sim, "qmconfig")) == 1
+        assert result.failed == [] and vm.config["cores"] == 16 and vm.status == "running"
+
+
+@pytest.mark.parametrize("slow_task", ["vzstop", "vzdestroy"])
+def test_a_stop_or_destroy_that_outlives_the_task_timeout_is_not_sent_again(
+    tmp_path: Path, slow_task: str
+) -> None:
+    with live_sim(tmp_path, state=state_from_inventory(EXAMPLE)) as sim:
+        api = sim.client()
+        options = {**CT_OPTIONS, "hostname": "scratch", "rootfs": "fast:8", "mp0": "fast:1,mp=/srv"}
+        wait_task(api, api.nodes("pve1").lxc.post(vmid=300, **options))
+        wait_task(api, api.nodes("pve1").lxc(300).status.start.post())
+        sim.simulator.durations.by_type[slow_task] = 1.2
+        lab = guest_lab(sim)
+
+        def plan() -> Plan:
+            return lab.plan(frozenset({"scratch"}))
+
+        first = Plan([a for a in plan().actions if a.action == "destroy"], [])
+        result = converge(lab.clients, first, plan, settings=SLOW_TASK)
+        assert len(tasks_of(sim, "vzstop")) == 1 and len(tasks_of(sim, "vzdestroy")) == 1
+        assert result.failed == [] and 300 not in sim.simulator.state.guests
+
+
+def test_an_interruption_sends_nothing_more_and_names_the_tasks_it_stopped_awaiting(
+    tmp_path: Path,
+) -> None:
+    durations = Durations(default=0.05, by_type={"vzcreate": 3.0})
+    with live_sim(tmp_path, state=state_from_inventory(EXAMPLE), durations=durations) as slow:
+        lab = guest_lab(slow, limit=("redis", "postgres"))
+        interruption = Interruption(grace=0.2)
+
+        class InterruptAtFirstStep(Progress):
+            def step(self, subject: str, what: str) -> None:
+                interruption.request()
+
+        result = converge(
+            lab.clients,
+            lab.plan(),
+            lab.plan,
+            settings=ApplySettings(per_node=1, poll_interval=0.02, task_timeout=30),
+            progress=InterruptAtFirstStep(),
+            interruption=interruption,
+        )
+        [create] = tasks_of(slow, "vzcreate")
+        assert result.interrupted and result.rounds == 1 and result.failed == []
+        by_guest = {o.subject: o for o in result.not_done}
+        assert by_guest["postgres"].running == create.upid and create.task_id == "200"
+        assert "still running (no longer awaited) on pve1" in by_guest["postgres"].detail
+        assert by_guest["redis"].running is None
+        assert by_guest["redis"].detail == "interrupted before creating lxc 201 on pve1"
+        assert result.still_running == [by_guest["postgres"]]
+        assert len(slow.simulator.tasks.tasks) == 1

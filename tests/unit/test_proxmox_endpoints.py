@@ -51,8 +51,12 @@ def test_the_secret_comes_from_the_environment(
     api = "labsmith_pve_api: {token_id: 'labsmith@pve!apply', token_secret_env: PVE_SECRET}\n"
     lab = lab_with(write_tree, api)
     monkeypatch.delenv("PVE_SECRET", raising=False)
-    with pytest.raises(EndpointError, match="export PVE_SECRET"):
+    # The variable is named by its key: a name chosen in the inventory is not repeated.
+    with pytest.raises(
+        EndpointError, match=r"export the environment variable labsmith_pve_api\.token_secret_env"
+    ) as raised:
         cluster_endpoints(lab, Overrides())
+    assert "PVE_SECRET" not in str(raised.value)
     monkeypatch.setenv("PVE_SECRET", SECRET)
     endpoint = cluster_endpoints(lab, Overrides())["pve1"]
     assert endpoint.url == "https://10.0.30.10:8006"

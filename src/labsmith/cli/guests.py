@@ -1,14 +1,20 @@
 """``labsmith plan`` and ``labsmith apply``: the inventory's guests through the Proxmox VE API.
 
 Exit status: 0 done (or nothing to do), 1 a guest is blocked or failed, 2 the inventory or
-options are unusable, 3 the API cannot be reached or refuses the credentials.
+options are unusable, 3 the API cannot be reached or refuses the credentials, 130 apply was
+interrupted (Ctrl-C).
 """
 
 import json
+import os
+import signal
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
@@ -18,11 +24,20 @@ from rich.markup import escape
 
 from labsmith.cli.options import inventory_option, make_console, resolve_inventory
 from labsmith.orchestrate.guests import GuestLab, load_guest_lab
-from labsmith.proxmox.apply import ApplySettings, Outcome, Progress, converge
+from labsmith.proxmox.apply import (
+    ApplyResult,
+    ApplySettings,
+    Interruption,
+    Outcome,
+    Progress,
+    converge,
+)
 from labsmith.proxmox.endpoints import Overrides
 from labsmith.proxmox.plan import Action, Change, MappingAction, Plan
 
 F = TypeVar("F", bound=Callable[..., object])
+# 128 + SIGINT, as shells report a command that Ctrl-C stopped.
+EXIT_INTERRUPTED = 130
 SYMBOLS = {
     "create": ("+", "green"),
     "update": ("~", "yellow"),
@@ -157,7 +172,8 @@ def apply(
 
     Shows the plan, asks unless --yes, then applies it: PCI mappings first, then the guests
     (a few at a time per node), then their starts; every task is awaited. Running it again
-    changes nothing once the cluster matches the inventory.
+    changes nothing once the cluster matches the inventory. Ctrl-C sends no further change,
+    prints what was and was not done, and exits 130; a second Ctrl-C leaves at once.
     """
     lab = _load(
         inventory, vault_password_file, pve_url, pve_token, pve_ca, pve_root_password_file, limit
@@ -177,37 +193,95 @@ def apply(
     if not yes and not click.confirm("Apply this plan?", default=False, err=as_json):
         raise click.exceptions.Exit(1)
     settings = ApplySettings(per_node=per_node, task_timeout=task_timeout)
+    interruption = Interruption()
     started = time.monotonic()
-    result = converge(
-        lab.clients,
-        planned,
-        lambda: lab.plan(frozenset(destroy)),
-        settings=settings,
-        progress=LineProgress(console, _work_count(planned)),
-        root_clients=lab.root_clients,
-    )
-    failed = result.failed
-    elapsed = time.monotonic() - started
-    done = sum(1 for outcome in result.outcomes if outcome.ok)
-    console.print(
-        f"Applied in {elapsed:.1f} s: {done} done, {len(failed)} failed"
-        + (f" (after {result.rounds} rounds)" if result.rounds > 1 else "")
-        + "."
-    )
-    for outcome in failed:
-        console.print(f"[red]failed[/red] {escape(outcome.subject)}: {escape(outcome.detail)}")
+    with _stopped_by_ctrl_c(interruption):
+        result = converge(
+            lab.clients,
+            planned,
+            lambda: lab.plan(frozenset(destroy)),
+            settings=settings,
+            progress=LineProgress(console, _work_count(planned)),
+            root_clients=lab.root_clients,
+            interruption=interruption,
+        )
+    _print_summary(console, result, time.monotonic() - started)
     if as_json:
         click.echo(
             json.dumps(
                 {
                     "plan": planned.to_json(),
                     "outcomes": [_outcome_json(o) for o in result.outcomes],
+                    "interrupted": result.interrupted,
                 },
                 indent=2,
             )
         )
-    if failed or planned.blocked:
+    if result.interrupted:
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
+    if result.failed or planned.blocked:
         raise click.exceptions.Exit(1)
+
+
+@contextmanager
+def _stopped_by_ctrl_c(interruption: Interruption) -> Iterator[None]:
+    """The first SIGINT stops the writes not yet sent (the tasks in flight are awaited a
+    little, then named); a second one leaves at once. The handler writes to the stderr
+    descriptor itself and takes no lock: it may run while the interrupted code holds one."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if not interruption.requested:
+            interruption.request()
+            os.write(
+                sys.stderr.fileno(),
+                f"\nInterrupted: no further change is sent; waiting up to "
+                f"{interruption.grace:g} s for the Proxmox tasks already running "
+                "(Ctrl-C again to leave now).\n".encode(),
+            )
+            return
+        lines = ["\nLeft at once."]
+        awaited = interruption.awaited()
+        if awaited:
+            lines.append("Still running on the nodes (see each node's task list):")
+            lines += [f"  {subject}: {upid}" for upid, subject in sorted(awaited.items())]
+        os.write(sys.stderr.fileno(), ("\n".join(lines) + "\n").encode())
+        os._exit(EXIT_INTERRUPTED)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    previous = signal.signal(signal.SIGINT, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _print_summary(console: Console, result: ApplyResult, elapsed: float) -> None:
+    failed = result.failed
+    done = sum(1 for outcome in result.outcomes if outcome.ok)
+    verb = "Interrupted after" if result.interrupted else "Applied in"
+    console.print(
+        f"{verb} {elapsed:.1f} s: {done} done, {len(failed)} failed"
+        + (f", {len(result.not_done)} not done" if result.interrupted else "")
+        + (f" (after {result.rounds} rounds)" if result.rounds > 1 else "")
+        + "."
+    )
+    if result.interrupted:
+        finished = [o.subject for o in result.latest() if o.ok]
+        if finished:
+            console.print(f"[green]done[/green]: {escape(', '.join(finished))}")
+    for outcome in failed:
+        console.print(f"[red]failed[/red] {escape(outcome.subject)}: {escape(outcome.detail)}")
+    for outcome in result.not_done:
+        console.print(
+            f"[yellow]not done[/yellow] {escape(outcome.subject)}: {escape(outcome.detail)}"
+        )
+    for outcome in result.still_running:
+        console.print(
+            f"[yellow]still running[/yellow] on {escape(outcome.node)}: "
+            f"{escape(str(outcome.running))} ({escape(outcome.subject)})"
+        )
 
 
 def _check_destroy_names(planned: Plan, destroy: tuple[str, ...]) -> None:
@@ -237,6 +311,8 @@ def _outcome_json(outcome: Outcome) -> dict[str, Any]:
         "action": outcome.action,
         "ok": outcome.ok,
         "detail": outcome.detail,
+        "interrupted": outcome.interrupted,
+        "running_task": outcome.running,
     }
 
 
@@ -257,7 +333,10 @@ class LineProgress(Progress):
     def done(self, outcome: Outcome) -> None:
         with self._lock:
             self.finished += 1
-            mark = "[green]ok[/green]" if outcome.ok else "[red]failed[/red]"
+            if outcome.ok:
+                mark = "[green]ok[/green]"
+            else:
+                mark = "[yellow]not done[/yellow]" if outcome.interrupted else "[red]failed[/red]"
             count = f"[{self.finished}/{self.total}]" if self.finished <= self.total else ""
             self.console.print(
                 f"[dim]{self._clock()}[/dim] {escape(count)} {mark} {escape(outcome.subject)}: "

@@ -11,7 +11,7 @@ given to two guests) are not here: they live in ``labsmith.inventory.rules``.
 import ipaddress
 import re
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -20,6 +20,8 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    SerializerFunctionWrapHandler,
+    model_serializer,
 )
 
 from labsmith.inventory.sources import VaultedValue
@@ -276,9 +278,36 @@ class GuestNic(Strict):
     firewall: bool = False
 
 
+def _mount_point_path(value: str) -> str:
+    """A bind mount's host directory or its place in the container. Both go into PVE's
+    ``mpN`` property string (split at ``,`` and ``=``) and into the ``pct set`` command that
+    labsmith prints for root to run; PVE itself refuses ``.``/``..`` components
+    (pve-container's verify_lxc_mp_string). The messages show the offending characters,
+    not the value, which may hold anything."""
+    if not value.startswith("/"):
+        raise ValueError("not an absolute path; write it from the root, e.g. /tank/models")
+    bad = [char for char in dict.fromkeys(value) if char in ",=" or not char.isprintable()]
+    bad += [char for char in dict.fromkeys(value) if char.isspace() and char not in bad]
+    if bad:
+        shown = " ".join(repr(char) for char in bad)
+        raise ValueError(
+            f"the path contains {shown}: a Proxmox mount point cannot hold ',', '=', "
+            "whitespace or control characters; rename the directory, or bind a parent "
+            "directory whose path has none"
+        )
+    if any(part in (".", "..") for part in value.split("/")):
+        raise ValueError(
+            "the path has a '.' or '..' component, which Proxmox refuses; write it without them"
+        )
+    return value
+
+
+MountPointPath = Annotated[str, AfterValidator(_mount_point_path)]
+
+
 class BindMount(Strict):
-    source: str
-    path: str
+    source: MountPointPath
+    path: MountPointPath
     read_only: bool = False
 
 
@@ -316,6 +345,9 @@ class GuestSpec(Strict):
     bind_mounts: list[BindMount] = []
 
 
+NOT_SHOWN = "<not shown>"
+
+
 def _vaulted_secret(value: object) -> object:
     """A token secret is accepted only as an inline ``!vault`` value: a plain one in YAML ends
     up in git and backups. The message never repeats the value."""
@@ -330,10 +362,14 @@ def _vaulted_secret(value: object) -> object:
 
 
 class PveApi(Strict):
-    """How labsmith reaches a Proxmox host's API: an API token, TLS verified."""
+    """How labsmith reaches a Proxmox host's API: an API token, TLS verified.
 
-    # Default: https://<ansible_host or the host's name>:8006
-    url: Annotated[str, Field(pattern=r"^https://[^\s/]+(:\d+)?/?$")] | None = None
+    A secret pasted under the wrong key must not reach a terminal or a log: findings about
+    these keys never repeat their values (inventory.schema), and a dump (``validate
+    --json``) shows only the url, which cannot hold a credential, and which keys are set."""
+
+    # Default: https://<ansible_host or the host's name>:8006. No user:password@ part.
+    url: Annotated[str, Field(pattern=r"^https://[^\s/@]+(:\d+)?/?$")] | None = None
     token_id: Annotated[str, Field(pattern=r"^[^\s:/@]+@[A-Za-z][\w.-]+![A-Za-z][\w.-]+$")]
     token_secret: Annotated[VaultedValue, PlainValidator(_vaulted_secret)] | None = None
     token_secret_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = (
@@ -347,6 +383,16 @@ class PveApi(Strict):
     root_password_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = (
         "LABSMITH_PVE_ROOT_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
     )
+
+    @model_serializer(mode="wrap")
+    def _without_values(self, serialize: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped: dict[str, Any] = serialize(self)
+        return {
+            key: value
+            if key == "url" or value is None or isinstance(getattr(self, key), VaultedValue)
+            else NOT_SHOWN
+            for key, value in dumped.items()
+        }
 
 
 # ---- per inventory host --------------------------------------------------------------

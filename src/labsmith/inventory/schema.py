@@ -12,6 +12,9 @@ from labsmith.inventory.findings import Finding
 from labsmith.inventory.sources import ResolvedHost, VaultedValue
 
 REFERENCE = "the 'Inventory variables' section of labsmith's README"
+# Variables whose values a finding never repeats: a token or password pasted under the
+# wrong key would otherwise be printed by validate and written into --json output.
+UNSHOWN_VARIABLES = frozenset({"labsmith_pve_api"})
 
 
 def schema_findings(
@@ -28,7 +31,8 @@ def schema_findings(
     findings = []
     for key, details in by_key.items():
         path, siblings = places[key]
-        message, fix, rule = _describe(details, key[-1] if key else "", siblings)
+        shown = not key or key[0] not in UNSHOWN_VARIABLES
+        message, fix, rule = _describe(details, key[-1] if key else "", siblings, shown)
         findings.append(
             Finding(
                 file=host.origin(str(key[0])) if key else host.own_file,
@@ -97,9 +101,10 @@ def _format_path(parts: list[str | int]) -> str:
 
 
 def _describe(
-    details: list[ErrorDetails], name: str | int, siblings: list[str]
+    details: list[ErrorDetails], name: str | int, siblings: list[str], shown: bool = True
 ) -> tuple[str, str, str]:
-    """(message, fix, rule) for the errors pydantic reported at one key."""
+    """(message, fix, rule) for the errors pydantic reported at one key; without ``shown``
+    the message says what is wrong but not the value seen."""
     first = details[0]
     if first["type"] == "missing":
         return (
@@ -115,7 +120,7 @@ def _describe(
             else f"remove it; the keys here are: {', '.join(siblings)}"
         )
         return f"unknown key {name!r}", fix, "schema.unknown_key"
-    got = _safe_repr(first["input"])
+    got = _safe_repr(first["input"]) if shown else "a value not shown here"
     if first["type"] == "value_error":
         text = str(first["ctx"]["error"]) if "ctx" in first else first["msg"]
         problem, _, fix = text.partition("; ")

@@ -23,6 +23,7 @@ from labsmith.proxmox.errors import (
     NodeUnreachableError,
     ProxmoxApiError,
     ServerError,
+    TaskAbandonedError,
     TaskFailedError,
     TaskTimeoutError,
     TlsFailureError,
@@ -84,16 +85,16 @@ class ProxmoxClient:
     ) -> None:
         """``as_root``: log in as root@pam with the endpoint's root password (a ticket
         session) instead of using the token."""
-        parts = urlsplit(endpoint.url)
-        if parts.scheme != "https" or not parts.hostname:
-            raise ProxmoxApiError(f"API url {endpoint.url!r} must be https://host[:port]")
+        host, port = _host_and_port(endpoint.url)
         user, _, token_name = endpoint.token_id.partition("!")
         self.endpoint = endpoint
+        # How messages name the API: scheme, host and port only.
+        self.where = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
         self.retry = retry or RetryPolicy()
         self.as_root = as_root
         self._settings: dict[str, Any] = {
-            "host": parts.hostname,
-            "port": parts.port or 8006,
+            "host": host,
+            "port": port,
             "verify_ssl": str(endpoint.ca_file) if endpoint.ca_file else endpoint.verify_tls,
             "timeout": timeout,
         }
@@ -127,11 +128,11 @@ class ProxmoxClient:
             ) from None
         except requests.exceptions.SSLError:
             raise TlsFailureError(
-                f"TLS verification of {self.endpoint.url} failed", method=verb, path=path
+                f"TLS verification of {self.where} failed", method=verb, path=path
             ) from None
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
             raise NodeUnreachableError(
-                f"no answer from {self.endpoint.url} ({type(error).__name__})",
+                f"no answer from {self.where} ({type(error).__name__})",
                 method=verb,
                 path=path,
             ) from None
@@ -246,22 +247,36 @@ class ProxmoxClient:
 
     # Tasks --------------------------------------------------------------------------------
 
+    def task_status(self, upid: str) -> dict[str, Any]:
+        return dict(self.get(f"nodes/{_task_node(upid)}/tasks/{upid}/status"))
+
+    def running_tasks(self, node: str, vmid: int) -> list[str]:
+        """UPIDs of the node's tasks for this guest that have not ended yet."""
+        rows = self.get(f"nodes/{node}/tasks", vmid=vmid, source="active")
+        return [str(row["upid"]) for row in rows if row.get("upid")]
+
     def wait_task(
-        self, upid: str, *, timeout: float = 600.0, poll_interval: float = 0.5
+        self,
+        upid: str,
+        *,
+        timeout: float = 600.0,
+        poll_interval: float = 0.5,
+        abandon: Callable[[], bool] | None = None,
     ) -> TaskStatus:
         """Poll until the task stops. TaskFailedError unless it ended OK; TaskTimeoutError if
-        it does not end in time (proxmoxer's own helper returns None then)."""
-        node = upid.split(":")[1] if upid.startswith("UPID:") else ""
-        if not node:
-            raise ProxmoxApiError(f"{upid!r} is not a task id (UPID)")
+        it does not end in time (proxmoxer's own helper returns None then);
+        TaskAbandonedError as soon as ``abandon()`` is true while it still runs."""
+        node = _task_node(upid)
         deadline = time.monotonic() + timeout
         while True:
-            status = self.get(f"nodes/{node}/tasks/{upid}/status")
+            status = self.task_status(upid)
             if status.get("status") == "stopped":
                 exitstatus = str(status.get("exitstatus", ""))
                 if exitstatus != "OK":
                     raise TaskFailedError(upid, exitstatus, self._log_tail(node, upid))
                 return TaskStatus(upid, node, str(status.get("type", "")), exitstatus)
+            if abandon is not None and abandon():
+                raise TaskAbandonedError(upid)
             if time.monotonic() >= deadline:
                 raise TaskTimeoutError(upid, timeout)
             time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
@@ -272,6 +287,30 @@ class ProxmoxClient:
         except ProxmoxApiError:
             return []
         return [str(line.get("t", "")) for line in lines][-LOG_TAIL:]
+
+
+def _host_and_port(url: str) -> tuple[str, int]:
+    """The API's host and port; the url itself is never repeated in the error, since
+    whatever was written there may hold a credential."""
+    problem = ProxmoxApiError(
+        "the API url (--pve-url or labsmith_pve_api.url) must be https://host[:port]"
+    )
+    parts = urlsplit(url)
+    try:
+        port = parts.port or 8006
+    except ValueError:
+        raise problem from None
+    if parts.scheme != "https" or not parts.hostname or parts.username is not None:
+        raise problem
+    return parts.hostname, port
+
+
+def _task_node(upid: str) -> str:
+    """The node a task runs on, from its UPID (``UPID:<node>:...``)."""
+    node = upid.split(":")[1] if upid.startswith("UPID:") and upid.count(":") > 1 else ""
+    if not node:
+        raise ProxmoxApiError(f"{upid!r} is not a task id (UPID)")
+    return node
 
 
 def _guests_path(node: str, kind: str) -> str:

@@ -12,10 +12,14 @@ from pathlib import Path
 
 from labsmith.errors import LabsmithError
 from labsmith.inventory.lab import Lab, PhysicalHost
+from labsmith.inventory.model import PveApi
 from labsmith.inventory.sources import VaultedValue
 from labsmith.proxmox.client import Endpoint
 
 DEFAULT_PORT = 8006
+# Messages name this variable; one the inventory chose is a value under labsmith_pve_api,
+# and those are never repeated (a secret pasted there must not reach a terminal).
+DEFAULT_SECRET_ENV = PveApi.model_fields["token_secret_env"].default
 
 
 class EndpointError(LabsmithError):
@@ -61,9 +65,9 @@ def _endpoint(
         ca_file = lab.root / api.ca_file
         if not ca_file.is_file():
             raise EndpointError(
-                f"{host.origin('labsmith_pve_api')}: labsmith_pve_api.ca_file {api.ca_file} "
-                f"does not exist (looked for {ca_file}); copy the node's "
-                "/etc/pve/pve-root-ca.pem there"
+                f"{host.origin('labsmith_pve_api')}: labsmith_pve_api.ca_file names no file "
+                f"(paths are relative to the inventory, {lab.root}); copy the node's "
+                "/etc/pve/pve-root-ca.pem to the path it names"
             )
     return Endpoint(
         url=url.rstrip("/"),
@@ -109,9 +113,14 @@ def _token(
         return api.token_id, _decrypt(api.token_secret, host, vault_password_file, "token_secret")
     secret = os.environ.get(api.token_secret_env, "")
     if not secret:
+        variable = (
+            api.token_secret_env
+            if api.token_secret_env == DEFAULT_SECRET_ENV
+            else "the environment variable labsmith_pve_api.token_secret_env names"
+        )
         raise EndpointError(
-            f"{host.name}: the secret of API token {api.token_id} is not set: export "
-            f"{api.token_secret_env}, or add labsmith_pve_api.token_secret as a !vault value "
+            f"{host.name}: the secret of the API token in labsmith_pve_api.token_id is not "
+            f"set: export {variable}, or add labsmith_pve_api.token_secret as a !vault value "
             f"in {host.origin('labsmith_pve_api')}"
         )
     return api.token_id, secret

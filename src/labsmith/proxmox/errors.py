@@ -75,9 +75,20 @@ class TaskFailedError(ProxmoxApiError):
 
 
 class TaskTimeoutError(ProxmoxApiError):
+    """The task was still running when labsmith stopped waiting: it may yet do its work, so
+    the write that started it must be awaited again, never sent again."""
+
     def __init__(self, upid: str, seconds: float) -> None:
         self.upid = upid
         super().__init__(f"task {upid} still running after {seconds:g} s")
+
+
+class TaskAbandonedError(TaskTimeoutError):
+    """The wait was given up (the run was interrupted) while the task still ran."""
+
+    def __init__(self, upid: str) -> None:
+        self.upid = upid
+        ProxmoxApiError.__init__(self, f"task {upid} still running (no longer awaited)")
 
 
 BY_STATUS: dict[int, type[ProxmoxApiError]] = {

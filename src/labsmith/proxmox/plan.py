@@ -9,6 +9,7 @@ guest with ``--destroy``.
 """
 
 import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import unquote
@@ -269,12 +270,19 @@ def _root_only_notes(desired: DesiredGuest, actual: ObservedGuest | None) -> lis
     missing = list(_root_only_changes(desired, actual))
     if not missing:
         return []
-    arguments = " ".join(f"--{key} {desired.root_only[key]}" for key in missing)
+    arguments = [word for key in missing for word in (f"--{key}", desired.root_only[key])]
+    command = shell_command("pct", "set", str(desired.vmid), *arguments)
     return [
         f"{', '.join(missing)}: PVE lets only root@pam itself set bind mounts and devices, "
-        f"not an API token; on {desired.node} run: pct set {desired.vmid} {arguments} "
+        f"not an API token; on {desired.node} run: {command} "
         "(or give labsmith root@pam's password: LABSMITH_PVE_ROOT_PASSWORD)"
     ]
+
+
+def shell_command(*words: str) -> str:
+    """A command for a person to paste into a root shell: every word quoted, so no value
+    from the inventory or the cluster can add a word or a second command."""
+    return shlex.join(words)
 
 
 def _action(desired: DesiredGuest, action: ActionKind, **fields: Any) -> Action:
@@ -303,8 +311,8 @@ def foreign_guest(cluster: str, guest: ObservedGuest, destroy: frozenset[str]) -
         reason=(
             "not in the inventory; destroyed as asked with --destroy"
             if named
-            else "not in the inventory: left alone (--destroy "
-            f"{guest.name or guest.vmid} would remove it)"
+            else "not in the inventory: left alone "
+            f"({shell_command('--destroy', guest.name or str(guest.vmid))} would remove it)"
         ),
     )
 
@@ -433,7 +441,7 @@ def compare(
         return None if "cloudinit" in str(have) else (wanted, f"ide2 holds {have}, not cloud-init")
     if key == "rootfs" or (family in ("scsi", "virtio", "sata") and kind == "qemu"):
         tool = "qm" if kind == "qemu" else "pct"
-        return _compare_disk(key, str(wanted), str(have), f"{tool} resize {vmid or '<vmid>'}")
+        return _compare_disk(key, str(wanted), str(have), (tool, "resize", str(vmid)))
     if family == "net":
         return _compare_nic(kind, str(wanted), str(have))
     if family == "ipconfig":
@@ -477,7 +485,9 @@ def _compare_nic(kind: str, wanted: str, have: str) -> tuple[str, str] | None:
     return wanted, ""
 
 
-def _compare_disk(key: str, wanted: str, have: str, resize: str) -> tuple[str, str] | None:
+def _compare_disk(
+    key: str, wanted: str, have: str, resize: tuple[str, ...]
+) -> tuple[str, str] | None:
     want = propstring.parse(wanted, "volume")
     got = propstring.parse(have, "volume")
     want_storage, _, want_gib = want.pop("volume").partition(":")
@@ -499,8 +509,9 @@ def _compare_disk(key: str, wanted: str, have: str, resize: str) -> tuple[str, s
         )
     if want_size > got_size:
         return wanted, (
-            f"growing from {format_size(got_size)} to {format_size(want_size)}: run {resize} {key} "
-            f"{format_size(want_size)} on the node (labsmith does not resize disks)"
+            f"growing from {format_size(got_size)} to {format_size(want_size)}: run "
+            f"{shell_command(*resize, key, format_size(want_size))} on the node (labsmith does "
+            "not resize disks)"
         )
     if all(got.get(k) == v for k, v in want.items()):
         return None
