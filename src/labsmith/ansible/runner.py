@@ -19,15 +19,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from labsmith.errors import LabsmithError
 from labsmith.resources import collection_root
 
 COLLECTION = "labsmith.lab"
 
+# What a host's task came to; a progress display also sees "task" (one started).
+TaskStatus = Literal["ok", "changed", "failed", "unreachable", "skipped"]
+EventKind = Literal["task", "ok", "changed", "failed", "unreachable", "skipped"]
+# ansible-runner's own end states of a run ("" before it ends).
+RunStatus = Literal["", "successful", "failed", "timeout", "canceled"]
+
 # ansible-runner's event names -> what they count as.
-COUNTED = {
+COUNTED: dict[str, TaskStatus] = {
     "runner_on_ok": "ok",
     "runner_on_failed": "failed",
     "runner_on_unreachable": "unreachable",
@@ -92,7 +98,7 @@ class TaskOutcome:
     host: str
     role: str
     task: str
-    status: str  # changed | failed | unreachable
+    status: Literal["changed", "failed", "unreachable"]
     message: str = ""
     diff: str = ""
 
@@ -101,7 +107,7 @@ class TaskOutcome:
 class PlaybookRun:
     playbook: str
     run_dir: Path
-    status: str = ""  # successful | failed | timeout | canceled
+    status: RunStatus = ""
     rc: int = 0
     hosts: dict[str, HostCounts] = field(default_factory=dict)
     outcomes: list[TaskOutcome] = field(default_factory=list)
@@ -124,7 +130,7 @@ class PlaybookRun:
 class Event:
     """One ansible-runner event, reduced to what a display shows."""
 
-    kind: str  # task | ok | changed | failed | unreachable | skipped
+    kind: EventKind
     host: str
     role: str
     task: str
@@ -198,7 +204,7 @@ def run_playbook(
             raise
         result.seconds = time.monotonic() - started
         tighten(run_dir)
-    result.status = str(runner.status)
+    result.status = _run_status(runner.status)
     result.rc = int(runner.rc)
     if result.status != "successful" and result.status != "canceled" and not result.hosts:
         # No task ran on any host: the playbook did not start (syntax, a missing tool).
@@ -316,11 +322,11 @@ def _record(
     counts = result.hosts.setdefault(host, HostCounts())
     if data.get("ignore_errors") and counted == "failed":
         counted = "ok"
-    status = "changed" if counted == "ok" and response.get("changed") else counted
+    status: TaskStatus = "changed" if counted == "ok" and response.get("changed") else counted
     setattr(counts, counted, getattr(counts, counted) + 1)
     if status == "changed":
         counts.changed += 1
-    if status in ("changed", "failed", "unreachable"):
+    if status == "changed" or status == "failed" or status == "unreachable":
         result.outcomes.append(
             TaskOutcome(
                 host=host,
@@ -333,6 +339,16 @@ def _record(
         )
     if on_event is not None:
         on_event(Event(status, host, role, task))
+
+
+def _run_status(value: object) -> RunStatus:
+    """ansible-runner's status as one of its documented end states; anything else (a
+    newer runner's word) counts as a failure, never as success."""
+    known: dict[str, RunStatus] = {
+        "successful": "successful", "failed": "failed", "timeout": "timeout",
+        "canceled": "canceled",
+    }  # fmt: skip
+    return known.get(str(value), "failed")
 
 
 def _message(response: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ from labsmith.checks.host import acs_override_evidence
 from labsmith.checks.verdict import Check, GpuVerdict, Status, worst
 from labsmith.facts.model import IommuListing, NvidiaGpu, PciDevice
 from labsmith.facts.snapshot import HostFacts
+from labsmith.inventory.model import GpuMode
 from labsmith.units import format_size
 
 GPU_CLASSES = {"0300", "0302", "0380"}
@@ -44,7 +45,7 @@ class GpuIntent:
     """What the inventory wants of a GPU, when a probe is judged against one."""
 
     name: str
-    mode: str  # passthrough | host
+    mode: GpuMode
     display: bool
 
 

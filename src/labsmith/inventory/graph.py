@@ -2,6 +2,7 @@
 
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 import jinja2
 
@@ -29,7 +30,7 @@ class Edge:
     source: str
     target: str
     label: str
-    style: str  # solid | dotted | link
+    style: Literal["solid", "dotted", "link"]
 
 
 def render_mermaid(lab: Lab) -> str:

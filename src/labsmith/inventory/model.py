@@ -159,13 +159,18 @@ class Cpu(Strict):
         return self.threads or self.cores
 
 
+# Values with a fixed set of cases, shared by every package that carries them further.
+GpuMode = Literal["passthrough", "host"]
+GuestType = Literal["qemu", "lxc"]
+
+
 class Gpu(Strict):
     name: Name
     model: str = ""
     pci: PciAddress
     vendor_device: VendorDevice
     vram: Size
-    mode: Literal["passthrough", "host"]
+    mode: GpuMode
     # The GPU that shows the console or a desktop: its VRAM is partly taken and it is
     # the hardest to hand to a VM.
     display: bool = False
@@ -321,7 +326,7 @@ class CloudInit(Strict):
 class GuestSpec(Strict):
     """A Proxmox VE guest: the ``labsmith_guest`` variable of a guest's inventory entry."""
 
-    type: Literal["qemu", "lxc"]
+    type: GuestType
     node: Name
     vmid: int = Field(ge=100, le=999_999_999)  # Proxmox VE's pve-vmid range
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")] | None = None

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from labsmith.inventory.lab import Guest, Lab, PhysicalHost
-from labsmith.inventory.model import Gpu, GuestNic, GuestSpec, Vlan
+from labsmith.inventory.model import Gpu, GuestNic, GuestSpec, GuestType, Vlan
 
 MIB = 1024**2
 GIB = 1024**3
@@ -60,7 +60,7 @@ class DesiredGuest:
     cluster: str
     node: str
     vmid: int
-    kind: str  # qemu | lxc
+    kind: GuestType
     options: dict[str, str | int]
     start: bool
     # Inventory locations for messages: the file that declares labsmith_guest.

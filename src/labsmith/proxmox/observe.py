@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from labsmith.inventory.model import GuestType
 from labsmith.proxmox.client import ProxmoxClient
 from labsmith.proxmox.errors import PermissionDeniedError
 
@@ -16,7 +17,7 @@ from labsmith.proxmox.errors import PermissionDeniedError
 class ObservedGuest:
     node: str
     vmid: int
-    kind: str
+    kind: GuestType
     name: str
     status: str
     lock: str = ""
@@ -95,7 +96,8 @@ def _guest_from_row(row: dict[str, Any]) -> ObservedGuest:
     return ObservedGuest(
         node=str(row.get("node", "")),
         vmid=int(row["vmid"]),
-        kind=str(row.get("type", "")),
+        # /cluster/resources?type=vm lists guests only: "qemu" or "lxc".
+        kind="lxc" if row.get("type") == "lxc" else "qemu",
         name=str(row.get("name", "")),
         status=str(row.get("status", "unknown")),
         lock=str(row.get("lock", "") or ""),

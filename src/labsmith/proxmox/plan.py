@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import unquote
 
+from labsmith.inventory.model import GuestType
 from labsmith.proxmox import propstring
 from labsmith.proxmox.desired import (
     CREATE_ONLY,
@@ -56,7 +57,7 @@ class Action:
     cluster: str
     node: str
     vmid: int
-    kind: str
+    kind: GuestType
     action: ActionKind
     changes: dict[str, Change] = field(default_factory=dict)
     reason: str = ""
@@ -368,7 +369,7 @@ def _blocked_like(action: Action, reason: str) -> Action:
     )
 
 
-def _hot(kind: str, send: dict[str, Any], delete: list[str]) -> bool:
+def _hot(kind: GuestType, send: dict[str, Any], delete: list[str]) -> bool:
     """Whether PVE applies these changes to a running guest at once (no restart needed)."""
     cold_qemu = {"cores", "memory", "machine", "bios", "cpu", "balloon", "scsihw", "ostype"}
     keys = set(send) | set(delete)
@@ -413,7 +414,7 @@ def diff_options(
 
 
 def compare(
-    kind: str, key: str, wanted: str | int, have: Any, vmid: int = 0
+    kind: GuestType, key: str, wanted: str | int, have: Any, vmid: int = 0
 ) -> tuple[str | int, str] | None:
     """None when equal in meaning; else (the value to send, why it is blocked or "")."""
     if key == "unprivileged" and have is None:
@@ -465,7 +466,7 @@ def _compare_keys(
     return None if same else (wanted, "")
 
 
-def _compare_nic(kind: str, wanted: str, have: str) -> tuple[str, str] | None:
+def _compare_nic(kind: GuestType, wanted: str, have: str) -> tuple[str, str] | None:
     mac_key = "macaddr" if kind == "qemu" else "hwaddr"
     want = propstring.parse(wanted)
     got = propstring.parse(have)
