@@ -33,8 +33,9 @@ LABSMITH_PVE_TOKEN=$(field token)
 export LABSMITH_PVE_TOKEN
 echo "   serving $url"
 
-api=(--pve-url "$url" --pve-ca "$(field ca)" --pve-root-password-file "$workdir/root-password")
-echo "== labsmith plan --pve-url $url --pve-ca <sim CA> --pve-root-password-file <file>"
+# -i always: plan and apply refuse to guess which lab's Proxmox API to talk to.
+api=(-i "$example" --pve-url "$url" --pve-ca "$(field ca)" --pve-root-password-file "$workdir/root-password")
+echo "== labsmith plan -i $example --pve-url $url --pve-ca <sim CA> --pve-root-password-file <file>"
 "$BIN/labsmith" plan "${api[@]}"
 echo "== labsmith apply --yes"
 "$BIN/labsmith" apply --yes "${api[@]}"

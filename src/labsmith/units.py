@@ -6,6 +6,7 @@ Proxmox but bytes to most other tools, and guessing wrong by a factor of a milli
 a mistake a validator should let through.
 """
 
+import math
 import re
 
 _UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
@@ -18,7 +19,10 @@ def parse_size(text: str) -> int:
     if match is None:
         raise ValueError(f"{text!r} is not a size; write a number with a unit, e.g. 32G, 512M, 2T")
     number, unit = match.groups()
-    return int(float(number) * _UNITS[unit.upper()])
+    size = float(number) * _UNITS[unit.upper()]
+    if not math.isfinite(size):
+        raise ValueError(f"{text[:40]!r} is too large to be a size")
+    return int(size)
 
 
 def format_size(size_bytes: int) -> str:

@@ -1,8 +1,10 @@
 """The SSH collector against a real OpenSSH server on loopback: this machine is the host."""
 
 import json
+import os
 import shutil
 import socket
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -109,6 +111,47 @@ def test_a_probe_collects_a_real_snapshot_of_this_machine(
         assert commands[name]["exit_status"] == 0
         assert (destination / name).read_text().strip(), name
     assert (destination / "uname").read_text().startswith("Linux ")
+
+
+def test_a_snapshot_is_readable_by_its_owner_only_whatever_the_umask(
+    sshd: LoopbackSshd, known_hosts: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "snapshots"
+    earlier = out / "earlier"  # a directory an older labsmith made 0755
+    earlier.mkdir(parents=True)
+    earlier.chmod(0o755)
+    (earlier / "dmesg").write_text("stale")
+    (earlier / "dmesg").chmod(0o644)
+    previous_umask = os.umask(0o022)
+    try:
+        outcomes = collect_snapshots(
+            [loopback_target(sshd, "earlier"), loopback_target(sshd, "fresh")],
+            out,
+            known_hosts=known_hosts,
+        )
+    finally:
+        os.umask(previous_umask)
+    assert all(isinstance(outcome, CollectResult) for outcome in outcomes.values())
+    for host in ("earlier", "fresh"):
+        destination = out / host
+        assert stat.S_IMODE(destination.stat().st_mode) == 0o700, host
+        files = sorted(destination.iterdir())
+        assert MANIFEST in {path.name for path in files}
+        assert "cmdline" in {path.name for path in files}
+        for path in files:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_the_snapshot_root_is_made_private_when_the_probe_creates_it(
+    sshd: LoopbackSshd, known_hosts: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "new" / "snapshots"
+    previous_umask = os.umask(0o022)
+    try:
+        collect_snapshots([loopback_target(sshd)], out, known_hosts=known_hosts)
+    finally:
+        os.umask(previous_umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
 
 
 def test_commands_missing_here_fail_and_leave_no_output(

@@ -90,6 +90,16 @@ def test_size_without_unit_says_how_to_write_it(write_tree: Any) -> None:
     assert found.fix == "write it as a size such as 8192M or 8192G"
 
 
+def test_a_size_too_large_for_any_number_is_a_finding(write_tree: Any) -> None:
+    huge = "9" * 400 + "P"
+    findings = findings_for(
+        write_tree, host_vars__vm1_yml=VM1.replace("memory: 8G", f"memory: {huge}")
+    )
+    [found] = [f for f in findings if f.key == "labsmith_guest.memory"]
+    assert found.rule == "schema.invalid"
+    assert "too large to be a size" in found.message
+
+
 def test_bad_ip_in_a_union_field_is_one_finding(write_tree: Any) -> None:
     vm1 = VM1 + "  nics: [{bridge: vmbr0, ip: 10.0.0.5}]\n"
     [found] = findings_for(write_tree, host_vars__vm1_yml=vm1)

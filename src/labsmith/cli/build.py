@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from labsmith.ansible.runner import Event, PlaybookRun, private_files
-from labsmith.cli.options import inventory_option, make_console, resolve_inventory
+from labsmith.cli.options import make_console, required_inventory_option, resolve_inventory
 from labsmith.orchestrate.build import (
     KEEP_RUNS,
     ProbeOutcome,
@@ -34,7 +34,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by 
 
 
 @click.command()
-@inventory_option
+@required_inventory_option
 @click.option("--limit", "limit", multiple=True, metavar="HOST", help="Only this physical host.")
 @click.option(
     "--hosts",

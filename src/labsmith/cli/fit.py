@@ -5,10 +5,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.markup import escape
 from rich.table import Table
 
 from labsmith.cli.options import make_console, resolve_inventory
+from labsmith.cli.render import redact_json, shown
 from labsmith.errors import LabsmithError
 from labsmith.inventory.lab import build_lab
 from labsmith.inventory.model import ModelRef
@@ -20,11 +20,15 @@ from labsmith.sizing.fit import (
     place_model,
     plan_lab,
 )
-from labsmith.sizing.gguf import GgufError, spec_from_gguf
+from labsmith.sizing.gguf import spec_from_gguf
 from labsmith.sizing.placement import GpuSlot, Placement
 from labsmith.units import format_size, parse_size
 
 VERDICT_STYLE = {"fits": "green", "tight": "yellow", "spills": "yellow", "does_not_fit": "bold red"}
+# Far beyond any model (the longest contexts are ~10M tokens, servers run tens of requests at
+# once), and small enough that the memory arithmetic stays exact.
+MAX_CONTEXT = 2**30
+MAX_PARALLEL = 2**16
 
 
 class FitInputError(LabsmithError):
@@ -51,8 +55,10 @@ class FitInputError(LabsmithError):
     help="Ad hoc: size a model from a local GGUF file's header.",
 )
 @click.option("--quant", default="Q4_K_M", show_default=True)
-@click.option("--ctx", "context", type=int, default=4096, show_default=True)
-@click.option("--parallel", type=int, default=1, show_default=True)
+@click.option(
+    "--ctx", "context", type=click.IntRange(1, MAX_CONTEXT), default=4096, show_default=True
+)
+@click.option("--parallel", type=click.IntRange(1, MAX_PARALLEL), default=1, show_default=True)
 @click.option(
     "--kv-cache", type=click.Choice(["f16", "q8_0", "q4_0"]), default="f16", show_default=True
 )
@@ -103,19 +109,29 @@ def fit(
 
 
 def _gpu(text: str, index: int) -> GpuSlot:
+    # A bare number is GiB here (the way GPUs are sold), unlike in the inventory.
+    bare = text.strip().replace(".", "", 1).isdigit()
+    return GpuSlot(f"gpu{index}", _size("--gpu", text + "G" if bare else text))
+
+
+def _size(option: str, text: str) -> int:
     try:
-        size = (
-            int(float(text) * 1024**3) if text.replace(".", "", 1).isdigit() else parse_size(text)
-        )
+        size = parse_size(text)
     except ValueError as error:
-        raise FitInputError(f"--gpu {text}: {error}") from None
-    return GpuSlot(f"gpu{index}", size)
+        raise FitInputError(f"{option} {text}: {error}") from None
+    except OverflowError:
+        raise FitInputError(
+            f"{option} {text}: too large to be a memory size; write e.g. 24G or 2T"
+        ) from None
+    if size <= 0:
+        raise FitInputError(f"{option} {text}: must be more than zero, e.g. 24G")
+    return size
 
 
 def _ad_hoc(
     ref: ModelRef, gguf: Path | None, gpus: list[GpuSlot], runtime: str, ram: str | None
 ) -> Placement:
-    cpu_free = parse_size(ram) if ram else None
+    cpu_free = _size("--ram", ram) if ram else None
     if gguf is None:
         result = fit_model(ref, gpus, runtime, cpu_free)
         if isinstance(result, str):
@@ -123,9 +139,9 @@ def _ad_hoc(
         return result
     try:
         spec = spec_from_gguf(gguf)
-    except GgufError as error:
+        return place_model(spec, "FILE", ref, gpus, runtime, cpu_free)
+    except ValueError as error:  # GgufError included: it names the file and the key
         raise FitInputError(str(error)) from None
-    return place_model(spec, "FILE", ref, gpus, runtime, cpu_free)
 
 
 def fit_json(item: ModelFit) -> dict[str, Any]:
@@ -172,7 +188,8 @@ def fit_json(item: ModelFit) -> dict[str, Any]:
 
 def _print(fits: list[ModelFit], as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps({"placements": [fit_json(item) for item in fits]}, indent=2))
+        document = {"placements": [fit_json(item) for item in fits]}
+        click.echo(json.dumps(redact_json(document), indent=2))
         return
     console = make_console()
     if not fits:
@@ -202,13 +219,14 @@ def _print(fits: list[ModelFit], as_json: bool) -> None:
     console.print(table)
     for item in fits:
         reason = item.placement.reason if item.placement else item.problem
-        console.print(f"{escape(item.owner)} {escape(item.model.name)}: {escape(reason)}")
+        console.print(f"{shown(item.owner)} {shown(item.model.name)}: {shown(reason)}")
 
 
 def _rows(table: Table, item: ModelFit) -> None:
-    where = f"{item.owner}/{item.service}"
+    # Names come from the inventory, a GGUF file's metadata or the command line.
+    where = shown(f"{item.owner}/{item.service}")
     model = item.model
-    label = f"{model.name} {model.quant or ''} ctx {model.context} x{model.parallel}"
+    label = shown(f"{model.name} {model.quant or ''} ctx {model.context} x{model.parallel}")
     placement = item.placement
     if placement is None:
         table.add_row(where, label, "-", "", "", "", "", "", "", "", "[dim]unknown[/]")
@@ -218,7 +236,7 @@ def _rows(table: Table, item: ModelFit) -> None:
         table.add_row(
             where,
             label,
-            d.gpu,
+            shown(d.gpu),
             str(d.layers),
             format_size(d.weights_bytes),
             format_size(d.kv_bytes),

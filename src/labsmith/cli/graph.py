@@ -6,6 +6,7 @@ import click
 
 from labsmith.checks.lab import check_lab
 from labsmith.cli.options import inventory_option, resolve_inventory
+from labsmith.cli.render import redact_vault
 from labsmith.inventory.graph import render_mermaid
 
 
@@ -20,4 +21,5 @@ def graph(inventory: Path | None, vault_password_file: Path | None) -> None:
             "hosts and guests with schema errors are left out of the diagram",
             err=True,
         )
-    click.echo(render_mermaid(report.lab), nl=False)
+    # Labels are the inventory's own text; vault ciphertext pasted into one stays unprinted.
+    click.echo(redact_vault(render_mermaid(report.lab)), nl=False)

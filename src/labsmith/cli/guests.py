@@ -22,7 +22,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from labsmith.cli.options import inventory_option, make_console, resolve_inventory
+from labsmith.cli.options import make_console, required_inventory_option, resolve_inventory
 from labsmith.orchestrate.guests import GuestLab, load_guest_lab
 from labsmith.proxmox.apply import (
     ApplyResult,
@@ -76,7 +76,7 @@ def api_options(function: F) -> F:
         help="File holding root@pam's password: PVE lets only root@pam itself (not a token) "
         "set a container's bind mounts and devices. Without it, plan prints the pct command.",
     )(decorated)
-    return inventory_option(decorated)
+    return required_inventory_option(decorated)
 
 
 def _load(

@@ -8,7 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from labsmith.checks.probe_report import ProbeReport, judge
-from labsmith.cli.options import make_console
+from labsmith.cli.options import host_inventory_option, make_console
 from labsmith.errors import UnknownHostError
 from labsmith.facts.collect import CollectResult, HostUnreachableError, collect_snapshots
 from labsmith.facts.snapshot import HostFacts, load_snapshot
@@ -25,12 +25,7 @@ EXIT_FAILED, EXIT_UNREACHABLE = 1, 3
 @click.option(
     "--snapshot", type=click.Path(path_type=Path), help="Judge a saved snapshot directory."
 )
-@click.option(
-    "-i",
-    "--inventory",
-    type=click.Path(path_type=Path),
-    help="Inventory: connection variables for HOSTS, and what to compare the hardware with.",
-)
+@host_inventory_option
 @click.option("--host", "inventory_host", help="With --snapshot: the inventory host it belongs to.")
 @click.option(
     "--out",
@@ -55,6 +50,7 @@ def probe(
     hosts: tuple[str, ...],
     snapshot: Path | None,
     inventory: Path | None,
+    vault_password_file: Path | None,
     inventory_host: str | None,
     out: Path,
     known_hosts: Path | None,
@@ -63,8 +59,9 @@ def probe(
 ) -> None:
     """Check whether hosts can do what the inventory asks: IOMMU, GPU groups, drivers.
 
-    HOSTS are inventory host names (with -i) or SSH addresses ([user@]host[:port]). Only
-    read-only commands run on them, in one SSH connection per host, all hosts at once.
+    HOSTS are inventory host names (with -i) or SSH addresses ([user@]host[:port]); the
+    bundled example lab is never used. Only read-only commands run on them, in one SSH
+    connection per host, all hosts at once.
 
     Exit status: 0 nothing fails, 1 a check fails, 2 unusable input, 3 a host cannot be reached.
     """
@@ -72,8 +69,12 @@ def probe(
         raise click.UsageError("give either HOSTS to probe or --snapshot DIR, not both")
     if snapshot is None and not hosts:
         raise click.UsageError("name the HOSTS to probe, or judge a saved one with --snapshot DIR")
+    if inventory_host is not None and inventory is None:
+        raise click.UsageError(
+            f"--host {inventory_host} names a host of an inventory: pass -i DIR with it"
+        )
     # Loaded once: the hosts' connection variables and their declared hardware.
-    resolved = load_inventory(inventory) if inventory else None
+    resolved = load_inventory(inventory, vault_password_file) if inventory else None
     physical = build_lab(resolved)[0].hosts if resolved else {}
     if snapshot is not None:
         host = _inventory_host(physical, inventory_host) if inventory_host else None
@@ -175,7 +176,7 @@ def _print(
         if report.gpus:
             console.print(_gpus_table(report))
     for name, error in unreachable.items():
-        console.print(f"[bold red]unreachable[/] {name}: ", end="")
+        console.print(f"[bold red]unreachable[/] {escape(name)}: ", end="")
         console.print(str(error), markup=False)
 
 
@@ -184,16 +185,18 @@ def _status(status: str) -> str:
 
 
 def _checks_table(report: ProbeReport) -> Table:
-    table = Table(title=f"{report.host} ({report.snapshot})", title_justify="left")
+    # Host names, paths and everything read from a snapshot are the probed host's text:
+    # escaped, so that "[link=...]" or "[/]" in it is shown, never interpreted.
+    table = Table(title=escape(f"{report.host} ({report.snapshot})"), title_justify="left")
     for column in ("check", "status", "what was seen / how to fix"):
         table.add_column(column)
     for check in report.checks:
-        table.add_row(check.id, _status(check.status), escape(check.message))
+        table.add_row(escape(check.id), _status(check.status), escape(check.message))
     return table
 
 
 def _gpus_table(report: ProbeReport) -> Table:
-    table = Table(title=f"{report.host}: GPUs", title_justify="left")
+    table = Table(title=escape(f"{report.host}: GPUs"), title_justify="left")
     for column in ("address", "vendor:device", "IOMMU group", "driver", "passthrough", "reasons"):
         table.add_column(column)
     for gpu in report.gpus:
@@ -201,10 +204,10 @@ def _gpus_table(report: ProbeReport) -> Table:
             f"{_status(r.status)} {escape(r.message)}" for r in gpu.reasons if r.status != "pass"
         )
         table.add_row(
-            gpu.address,
-            gpu.vendor_device or "?",
+            escape(gpu.address),
+            escape(gpu.vendor_device or "?"),
             "-" if gpu.iommu_group is None else str(gpu.iommu_group),
-            gpu.driver or "-",
+            escape(gpu.driver or "-"),
             _status(gpu.passthrough),
             reasons or "ready",
         )

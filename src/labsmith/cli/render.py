@@ -1,5 +1,12 @@
-"""How a validation report looks: rich tables for people, a stable dict for --json."""
+"""How a validation report looks: rich tables for people, a stable dict for --json.
 
+Text that comes from an inventory or a probed host goes through ``shown`` before rich sees
+it: rich markup in it (``[link=...]``, ``[/]``) is printed as written, and vault ciphertext
+pasted as a plain string (a forgotten ``!vault`` tag) is replaced, as inline ``!vault``
+values are, by a placeholder. ``redact_json`` does the same for --json documents.
+"""
+
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -8,12 +15,36 @@ from rich.markup import escape
 from rich.table import Table
 
 from labsmith.inventory.lab import Guest, Lab, PhysicalHost
+from labsmith.inventory.sources import VAULT_PLACEHOLDER
 from labsmith.inventory.validate import Report
 from labsmith.units import format_size
 
 _Owner = TypeVar("_Owner", PhysicalHost, Guest)
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow"}
+# Ansible's vault envelope: a "$ANSIBLE_VAULT;1.1;AES256" header, then lines of hex (as
+# written, or with the newlines escaped as in a repr).
+_VAULT_TEXT = re.compile(r"\$ANSIBLE_VAULT;[^\s'\"\\]*(?:(?:\\n|\s)+[0-9a-fA-F]{4,})*")
+
+
+def redact_vault(text: str) -> str:
+    return _VAULT_TEXT.sub(VAULT_PLACEHOLDER, text)
+
+
+def shown(text: object) -> str:
+    """``text`` safe to hand to rich: no ciphertext, markup escaped."""
+    return escape(redact_vault(str(text)))
+
+
+def redact_json(value: Any) -> Any:
+    """A JSON document with vault ciphertext replaced in every string, keys included."""
+    if isinstance(value, dict):
+        return {redact_vault(str(key)): redact_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact_json(item) for item in value]
+    if isinstance(value, str):
+        return redact_vault(value)
+    return value
 
 
 def print_summary(console: Console, report: Report) -> None:
@@ -27,30 +58,32 @@ def print_summary(console: Console, report: Report) -> None:
         console.print(_services_table(lab))
     if lab.unmanaged:
         console.print(
-            f"not managed by labsmith (no labsmith_ variables): {', '.join(lab.unmanaged)}"
+            f"not managed by labsmith (no labsmith_ variables): {shown(', '.join(lab.unmanaged))}"
         )
 
 
 def print_findings(console: Console, source: Path, report: Report) -> None:
     for file in report.skipped_vault_files:
         console.print(
-            f"[yellow]note[/]: {file} is vault-encrypted and no vault password was given; "
+            f"[yellow]note[/]: {shown(file)} is vault-encrypted and no vault password was given; "
             "its variables were not checked (pass --vault-password-file)"
         )
     for found in report.findings:
         style = SEVERITY_STYLE[found.severity]
-        location = escape(found.location)
-        console.print(f"[{style}]{found.severity}[/] {location}  [dim]\\[{found.rule}][/]")
-        console.print(f"    {found.message}", markup=False)
-        console.print(f"    fix: {found.fix}", markup=False)
+        location = shown(found.location)
+        console.print(
+            f"[{style}]{found.severity}[/] {location}  [dim]{shown(f'[{found.rule}]')}[/]"
+        )
+        console.print(f"    {shown(found.message)}")
+        console.print(f"    fix: {shown(found.fix)}")
     errors, warnings = len(report.errors), len(report.warnings)
     verdict = "[bold green]valid[/]" if report.valid else "[bold red]invalid[/]"
-    console.print(f"{source}: {verdict} — {errors} error(s), {warnings} warning(s)")
+    console.print(f"{shown(source)}: {verdict} — {errors} error(s), {warnings} warning(s)")
 
 
 def report_json(source: Path, report: Report) -> dict[str, Any]:
     lab = report.lab
-    return {
+    document = {
         "inventory": str(source),
         "valid": report.valid,
         "errors": len(report.errors),
@@ -61,6 +94,7 @@ def report_json(source: Path, report: Report) -> dict[str, Any]:
         "guests": [_guest_json(guest) for guest in _sorted(lab.guests)],
         "unmanaged": lab.unmanaged,
     }
+    return dict(redact_json(document))
 
 
 def _sorted(items: dict[str, _Owner]) -> list[_Owner]:
@@ -88,15 +122,7 @@ def _hosts_table(lab: Lab) -> Table:
         guests = lab.guests_on(host.name)
         used = sum(guest.spec.guest.memory for guest in guests)
         memory = format_size(spec.memory) + (f"\n{format_size(used)} to guests" if guests else "")
-        table.add_row(
-            host.name,
-            spec.kind,
-            cpu,
-            memory,
-            gpus,
-            storage,
-            str(len(guests)),
-        )
+        _add_row(table, host.name, spec.kind, cpu, memory, gpus, storage, str(len(guests)))
     return table
 
 
@@ -123,7 +149,8 @@ def _guests_table(lab: Lab) -> Table:
             for nic in spec.nics
         )
         services = ", ".join(service.name for service in guest.spec.services)
-        table.add_row(
+        _add_row(
+            table,
             guest.name,
             spec.node,
             spec.type,
@@ -150,8 +177,12 @@ def _services_table(lab: Lab) -> Table:
             # A model server without a gpus list sees every GPU its host or guest has.
             gpus = ", ".join(service.gpus) or ("all visible" if service.models else "-")
             port = str(service.port) if service.port else "-"
-            table.add_row(owner.name, service.name, service.kind, port, gpus, models or "-")
+            _add_row(table, owner.name, service.name, service.kind, port, gpus, models or "-")
     return table
+
+
+def _add_row(table: Table, *cells: str) -> None:
+    table.add_row(*(shown(cell) for cell in cells))
 
 
 def _host_json(host: PhysicalHost, lab: Lab) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import click
 
 from labsmith.checks.lab import check_lab
 from labsmith.cli.options import inventory_option, json_option, make_console, resolve_inventory
-from labsmith.cli.render import print_findings, print_summary, report_json
+from labsmith.cli.render import print_findings, print_summary, redact_json, report_json
 from labsmith.errors import UnusableInventoryError
 
 
@@ -24,7 +24,8 @@ def validate(inventory: Path | None, vault_password_file: Path | None, as_json: 
         report = check_lab(source, vault_password_file)
     except UnusableInventoryError as error:
         if as_json:
-            click.echo(json.dumps({"inventory": str(source), "valid": False, "error": str(error)}))
+            document = {"inventory": str(source), "valid": False, "error": str(error)}
+            click.echo(json.dumps(redact_json(document)))
         raise
     if as_json:
         click.echo(json.dumps(report_json(source, report), indent=2))

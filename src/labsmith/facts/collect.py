@@ -13,11 +13,16 @@ Host keys are verified as OpenSSH does with ``StrictHostKeyChecking=yes`` (or
 ``accept-new`` with ``accept_new_host_key``): the system-wide and the user's known_hosts
 are read, an unknown key is refused with its fingerprint, a changed key is always refused.
 Authentication uses the SSH agent and key files only; labsmith never asks for a password.
+
+A snapshot holds what only root may read on the host (the kernel log through sudo, PCI
+capabilities, serial numbers), so it is written for its owner alone: directories 0700,
+files 0600, whatever the umask.
 """
 
 import getpass
 import json
 import logging
+import os
 import select
 import shlex
 import socket
@@ -47,6 +52,8 @@ COMMAND_TIMEOUT = 120.0
 CHANNELS_AT_ONCE = 4
 COMMAND_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _READ_CHUNK = 1 << 16
+SNAPSHOT_DIRECTORY_MODE = 0o700
+SNAPSHOT_FILE_MODE = 0o600
 # Probes of many hosts run in threads and may record new host keys in the same file.
 _known_hosts_lock = threading.Lock()
 
@@ -102,7 +109,7 @@ def collect_snapshot(
         transport = client.get_transport()
         if transport is None:  # connect() succeeded, so this is paramiko breaking its contract
             raise HostUnreachableError(f"{_where(target)}: the SSH connection closed at once")
-        destination.mkdir(parents=True, exist_ok=True)
+        _make_private_directory(destination)
         _remove_previous_snapshot(destination)
         with ThreadPoolExecutor(max_workers=CHANNELS_AT_ONCE) as pool:
             runs = pool.map(
@@ -123,7 +130,7 @@ def collect_snapshot(
         "collected_at": collected_at.isoformat(timespec="seconds"),
         "commands": entries,
     }
-    (destination / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    _write_private(destination / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
     return CollectResult(
         target=target,
         destination=destination,
@@ -162,6 +169,9 @@ def collect_snapshots(
         except HostUnreachableError as error:
             return error
 
+    # Created here, not by each host's thread, so that it too is private when it is new.
+    if not root.exists():
+        root.mkdir(mode=SNAPSHOT_DIRECTORY_MODE, parents=True)
     outcomes: dict[str, CollectResult | HostUnreachableError] = {}
     workers = max(1, min(max_workers, len(unique)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe") as pool:
@@ -413,13 +423,29 @@ def _remove_previous_snapshot(destination: Path) -> None:
         (destination / name).unlink(missing_ok=True)
 
 
+def _make_private_directory(directory: Path) -> None:
+    directory.mkdir(mode=SNAPSHOT_DIRECTORY_MODE, parents=True, exist_ok=True)
+    # An existing directory keeps the mode it was made with: an earlier labsmith's 0755.
+    directory.chmod(SNAPSHOT_DIRECTORY_MODE)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``path`` as a new file that only its owner can read, whatever the umask."""
+    path.unlink(missing_ok=True)  # O_CREAT's mode applies only to a file it creates
+    descriptor = os.open(
+        path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, SNAPSHOT_FILE_MODE
+    )
+    with os.fdopen(descriptor, "wb") as stream:
+        stream.write(data)
+
+
 def _write_output(destination: Path, snapshot_file: SnapshotFile, output: _Output) -> None:
     if output.exit_status == 0:
-        (destination / snapshot_file.name).write_bytes(output.stdout)
+        _write_private(destination / snapshot_file.name, output.stdout)
     elif snapshot_file.name == NVIDIA_SMI_OUTPUT:
         note = f"\n(labsmith: no exit within {COMMAND_TIMEOUT:g} s)\n" if output.timed_out else ""
-        (destination / NVIDIA_SMI_FAILURE).write_bytes(
-            output.stdout + output.stderr + note.encode()
+        _write_private(
+            destination / NVIDIA_SMI_FAILURE, output.stdout + output.stderr + note.encode()
         )
 
 

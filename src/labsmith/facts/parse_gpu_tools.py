@@ -5,6 +5,7 @@ is not what the tool writes) raises ValueError; fields a schema version lacks ar
 """
 
 import json
+import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -112,7 +113,8 @@ def _memory(element: ET.Element, path: str) -> int | None:
     amount = _MEMORY_AMOUNT.match(value) if value is not None else None
     if amount is None:
         return None
-    return int(float(amount["number"]) * _BINARY_UNITS[amount["unit"]])
+    size = float(amount["number"]) * _BINARY_UNITS[amount["unit"]]
+    return int(size) if math.isfinite(size) else None
 
 
 # ---- rocm-smi --json -----------------------------------------------------------------------
@@ -152,6 +154,8 @@ def _parse_json_object(text: str) -> dict[str, object]:
         document = json.loads(text[opening.start() :] if opening else text)
     except json.JSONDecodeError as error:
         raise ValueError(f"not JSON: {error}") from None
+    except RecursionError:
+        raise ValueError("not rocm-smi --json output: JSON nested too deep to read") from None
     if not isinstance(document, dict):
         raise ValueError(f"not rocm-smi --json output: a JSON {type(document).__name__}")
     return cast(dict[str, object], document)
@@ -180,7 +184,7 @@ def _lowercase_keys(value: object) -> dict[str, object]:
 
 def _json_text(values: Mapping[str, object], key: str) -> str | None:
     value = values.get(key)
-    if value is None:
+    if value is None or isinstance(value, dict | list):
         return None
     text = str(value).strip()
     return None if text in _NOT_APPLICABLE else text

@@ -5,6 +5,7 @@ JSON of the shape they write; the rest is free text and never raises.
 """
 
 import json
+import math
 import re
 import shlex
 from collections.abc import Mapping
@@ -66,6 +67,10 @@ _SIZE_UNITS: dict[str, int] = {
 } | {"": 1, "B": 1}
 
 
+# A disk's partitions hold RAID, crypt and LVM layers a few levels deep at most.
+MAX_BLOCK_DEVICE_NESTING = 32
+
+
 def parse_lsblk_json(text: str) -> tuple[BlockDevice, ...]:
     document = _load_json(text, "lsblk -J")
     devices = document.get("blockdevices") if isinstance(document, dict) else None
@@ -74,7 +79,11 @@ def parse_lsblk_json(text: str) -> tuple[BlockDevice, ...]:
     return tuple(_parse_block_device(device) for device in devices if isinstance(device, dict))
 
 
-def _parse_block_device(device: Mapping[str, object]) -> BlockDevice:
+def _parse_block_device(device: Mapping[str, object], depth: int = 0) -> BlockDevice:
+    if depth >= MAX_BLOCK_DEVICE_NESTING:
+        raise ValueError(
+            f"not lsblk -J output: devices nested more than {MAX_BLOCK_DEVICE_NESTING} deep"
+        )
     children = device.get("children")
     return BlockDevice(
         name=_json_text(device, "name") or "",
@@ -87,7 +96,7 @@ def _parse_block_device(device: Mapping[str, object]) -> BlockDevice:
         transport=_json_text(device, "tran"),
         id_links=_id_links(device.get("id-link")),
         children=tuple(
-            _parse_block_device(child)
+            _parse_block_device(child, depth + 1)
             for child in (children if isinstance(children, list) else ())
             if isinstance(child, dict)
         ),
@@ -97,11 +106,12 @@ def _parse_block_device(device: Mapping[str, object]) -> BlockDevice:
 def _size_bytes(size: object) -> int | None:
     # -b gives a number (a numeric string in util-linux before 2.33); without it "1.8T"
     if isinstance(size, int | float) and not isinstance(size, bool):
-        return int(size)
+        return int(size) if math.isfinite(size) else None
     human = _HUMAN_SIZE.match(size.strip()) if isinstance(size, str) else None
     if human is None:
         return None
-    return round(float(human["number"]) * _SIZE_UNITS[human["unit"]])
+    bytes_ = float(human["number"]) * _SIZE_UNITS[human["unit"]]
+    return round(bytes_) if math.isfinite(bytes_) else None
 
 
 def _id_links(value: object) -> tuple[str, ...]:
@@ -197,6 +207,8 @@ def _load_json(text: str, command: str) -> object:
         document: object = json.loads(text)
     except json.JSONDecodeError as error:
         raise ValueError(f"not {command} output: not JSON ({error})") from None
+    except RecursionError:
+        raise ValueError(f"not {command} output: JSON nested too deep to read") from None
     return document
 
 

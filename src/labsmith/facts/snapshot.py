@@ -139,10 +139,14 @@ def _manifest_statuses(directory: Path) -> dict[str, int]:
     if not path.is_file():
         return {}
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(path.read_text(errors="replace"))
         return {name: int(entry["exit_status"]) for name, entry in manifest["commands"].items()}
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as error:
         raise SnapshotError(f"{path}: not a labsmith snapshot manifest ({error})") from None
+    except RecursionError:
+        raise SnapshotError(
+            f"{path}: not a labsmith snapshot manifest (JSON nested too deep to read)"
+        ) from None
 
 
 def _uefi(directory: Path, statuses: dict[str, int]) -> bool | None:

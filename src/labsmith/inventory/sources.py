@@ -13,10 +13,17 @@ tests compare the result with ``ansible-inventory --list`` on every bundled inve
 
 Only the ``host_group_vars`` vars plugin (group_vars/ and host_vars/ beside the inventory)
 is read; other vars plugins are not.
+
+An inventory may come from someone else (a shared lab, a pull request), so reading it must
+not hang or exhaust memory: every entry of the inventory tree must be a regular file or a
+directory (opening a FIFO blocks forever), and each YAML document is measured before use,
+counting every alias as the copy a consumer would make of it (a "billion laughs" file of a
+few lines expands to gigabytes) and refusing aliases that contain themselves.
 """
 
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,26 +38,46 @@ from ansible.inventory.manager import IGNORED, InventoryManager
 from ansible.parsing.dataloader import DataLoader
 from ansible.parsing.vault import EncryptedString, get_file_vault_secret, is_encrypted_file
 from ansible.utils.vars import combine_vars
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
 
 from labsmith.errors import UnusableInventoryError
 
 # Variables Ansible itself sets on a host while parsing; not part of the user's inventory.
 _PARSER_VARIABLES = frozenset({"inventory_file", "inventory_dir"})
+# Limits on one YAML document with its aliases expanded. A large real vars file holds a few
+# thousand values and nests under ten levels; these leave orders of magnitude of room.
+MAX_EXPANDED_VALUES = 1_000_000
+MAX_NESTING = 100
+VAULT_PLACEHOLDER = "<vault-encrypted>"
 
 
 @dataclass(frozen=True)
 class VaultedValue:
-    """An inline ``!vault`` value. Kept encrypted: labsmith never needs to print it."""
+    """An inline ``!vault`` value. Kept encrypted: labsmith never needs to print it, so its
+    str, repr and pydantic serialisation all show a placeholder instead of the ciphertext."""
 
-    ciphertext: str
+    ciphertext: str = field(repr=False)
 
     def __str__(self) -> str:
-        return "<vault-encrypted>"
+        return VAULT_PLACEHOLDER
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.is_instance_schema(
+            cls,
+            serialization=core_schema.plain_serializer_function_ser_schema(str, when_used="always"),
+        )
 
 
 @dataclass
 class ResolvedHost:
-    """One inventory host with its merged variables and where each top-level one came from."""
+    """One inventory host with its merged variables and where each top-level one came from.
+
+    Values read from one vars file are shared by every host that file applies to: read-only.
+    """
 
     name: str
     groups: tuple[str, ...]
@@ -79,11 +106,12 @@ def load_inventory(source: Path, vault_password_file: Path | None = None) -> Res
         )
     if not os.access(source, os.R_OK | (os.X_OK if source.is_dir() else 0)):
         raise UnusableInventoryError(f"{source}: not readable; check its permissions")
-    loader = DataLoader()
-    has_vault_secret = _install_vault_secret(loader, vault_password_file)
     # Absolute, because Ansible records each host's inventory_file as an absolute path.
     root = (source if source.is_dir() else source.parent).resolve()
-    for path in _inventory_files(source):
+    tree = _inventory_tree(source, root)
+    loader = DataLoader()
+    has_vault_secret = _install_vault_secret(loader, vault_password_file)
+    for path in _inventory_files(source, tree):
         _load_yaml(loader, path, root)  # a syntax error names file:line here, not deep in Ansible
     manager = _parse(loader, source)
     walk = _VariableWalk(loader, root, has_vault_secret=has_vault_secret)
@@ -91,12 +119,26 @@ def load_inventory(source: Path, vault_password_file: Path | None = None) -> Res
     return ResolvedInventory(root=root, hosts=hosts, skipped_vault_files=walk.skipped)
 
 
-def plain(value: Any) -> Any:
-    """Ansible's tagged containers and strings as plain Python values."""
-    if isinstance(value, Mapping):
-        return {str(key): plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(item) for item in value]
+def plain(value: Any, converted: dict[int, tuple[Any, Any]] | None = None) -> Any:
+    """Ansible's tagged containers and strings as plain Python values.
+
+    A container reached twice (a YAML alias, or one vars file shared by many hosts) is
+    converted once when ``converted`` is given: it maps id(original) to (original, copy),
+    keeping the original alive so that its id cannot be reused by another object.
+    """
+    if isinstance(value, Mapping | list | tuple):
+        if converted is None:
+            converted = {}
+        known = converted.get(id(value))
+        if known is not None:
+            return known[1]
+        copy: Any = (
+            {str(key): plain(item, converted) for key, item in value.items()}
+            if isinstance(value, Mapping)
+            else [plain(item, converted) for item in value]
+        )
+        converted[id(value)] = (value, copy)
+        return copy
     if isinstance(value, EncryptedString):
         return VaultedValue(ciphertext=value._ciphertext)
     if isinstance(value, str):
@@ -129,16 +171,51 @@ def _install_vault_secret(loader: DataLoader, password_file: Path | None) -> boo
     return True
 
 
-def _inventory_files(source: Path) -> Iterable[Path]:
+def _inventory_tree(source: Path, root: Path) -> list[Path]:
+    """Every file Ansible may open for this inventory, in name order; anything else that is
+    not a directory (a FIFO, socket or device: opening one blocks or reads forever) is
+    refused before Ansible sees it."""
+    if source.is_dir():
+        entries = sorted(source.rglob("*"))
+    else:
+        # A single inventory file: Ansible still reads group_vars/ and host_vars/ beside it.
+        vars_dirs = (root / "group_vars", root / "host_vars")
+        entries = [source, *(entry for d in vars_dirs for entry in sorted(d.rglob("*")))]
+    files = []
+    for entry in entries:
+        try:
+            mode = entry.stat().st_mode
+        except OSError:
+            continue  # a dangling symlink: Ansible reports it, nothing here can hang on it
+        if stat.S_ISREG(mode):
+            files.append(entry)
+        elif not stat.S_ISDIR(mode):
+            raise UnusableInventoryError(
+                f"{_relative(entry, root)}: a {_file_kind(mode)}, not a regular file; an "
+                "inventory holds only directories and files: remove it or move it elsewhere"
+            )
+    return files
+
+
+def _file_kind(mode: int) -> str:
+    kinds = {
+        stat.S_ISFIFO: "FIFO (named pipe)",
+        stat.S_ISSOCK: "socket",
+        stat.S_ISCHR: "character device",
+        stat.S_ISBLK: "block device",
+    }
+    return next((kind for test, kind in kinds.items() if test(mode)), "special file")
+
+
+def _inventory_files(source: Path, tree: list[Path]) -> Iterable[Path]:
     """The YAML inventory sources Ansible will parse from ``source``."""
     if source.is_file():
         candidates: Iterable[Path] = [source]
     else:
         candidates = (
             path
-            for path in sorted(source.rglob("*"))
-            if path.is_file()
-            and not any(
+            for path in tree
+            if not any(
                 part in {"group_vars", "host_vars"} for part in path.relative_to(source).parts
             )
             and not any(IGNORED.search(part.encode()) for part in path.relative_to(source).parts)
@@ -162,9 +239,57 @@ def _parse(loader: DataLoader, source: Path) -> InventoryManager:
 def _load_yaml(loader: DataLoader, path: Path, root: Path) -> Any:
     try:
         # unsafe=True skips a deep copy of every file: nothing here mutates the parsed data.
-        return loader.load_from_file(str(path), cache="none", unsafe=True)
+        data = loader.load_from_file(str(path), cache="none", unsafe=True)
     except AnsibleError as error:
         raise UnusableInventoryError(_describe_load_error(error, path, root)) from None
+    problem = _shape_problem(data)
+    if problem is not None:
+        raise UnusableInventoryError(f"{_relative(path, root)}: {problem}")
+    return data
+
+
+class _ShapeError(Exception):
+    pass
+
+
+def _shape_problem(data: Any) -> str | None:
+    """Why ``data`` is unusable once its aliases are expanded, or None."""
+    try:
+        _expanded_size(data, 0, {}, set())
+    except _ShapeError as error:
+        return str(error)
+    return None
+
+
+def _expanded_size(value: Any, depth: int, sizes: dict[int, int], open_ids: set[int]) -> int:
+    """How many values ``value`` holds with every alias copied out, each container measured
+    once (so a document of n distinct nodes costs O(n) however it expands)."""
+    if not isinstance(value, Mapping | list | tuple):
+        return 1
+    key = id(value)
+    if key in sizes:
+        return sizes[key]
+    if key in open_ids:
+        raise _ShapeError(
+            "a YAML alias refers to a value that contains it, so it never ends; "
+            "remove the alias (*name) that points back at its own anchor (&name)"
+        )
+    if depth >= MAX_NESTING:
+        raise _ShapeError(
+            f"nests deeper than {MAX_NESTING} levels; no inventory variable needs that"
+        )
+    open_ids.add(key)
+    items = value.values() if isinstance(value, Mapping) else value
+    size = 1 + sum(_expanded_size(item, depth + 1, sizes, open_ids) for item in items)
+    open_ids.discard(key)
+    if size > MAX_EXPANDED_VALUES:
+        raise _ShapeError(
+            f"expands to more than {MAX_EXPANDED_VALUES:,} values once its YAML aliases "
+            "(*name) are copied out (anchors that refer to anchors multiply: a 'billion "
+            "laughs' file); write the values out or use fewer nested aliases"
+        )
+    sizes[key] = size
+    return size
 
 
 def _describe_load_error(error: AnsibleError, path: Path, root: Path) -> str:
@@ -192,6 +317,8 @@ class _VariableWalk:
         self._root = root
         self._has_vault_secret = has_vault_secret
         self._file_layers: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}
+        # Shared by every host: a group's vars are converted once, not once per host.
+        self._converted: dict[int, tuple[Any, Any]] = {}
         self.skipped: list[str] = []
 
     def resolve(self, host: Host, all_group: Group) -> ResolvedHost:
@@ -225,7 +352,7 @@ class _VariableWalk:
         return ResolvedHost(
             name=host.name,
             groups=tuple(group.name for group in groups),
-            variables=plain(variables),
+            variables={str(key): plain(value, self._converted) for key, value in variables.items()},
             origins=origins,
             own_file=own_file,
         )

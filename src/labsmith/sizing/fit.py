@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from labsmith.facts.snapshot import load_snapshot
 from labsmith.inventory.lab import Guest, Lab, PhysicalHost
 from labsmith.inventory.model import ModelRef, Service
 from labsmith.sizing.catalog import ModelSpec, UnknownModelError, find_model
@@ -132,6 +131,10 @@ def place_model(
 def display_reservations(lab: Lab, snapshots: Path) -> dict[tuple[str, str], int]:
     """VRAM in use on each display GPU when ``snapshots/<host>/`` was probed: the console
     or desktop keeps it, so models cannot have it."""
+    # Only fit --snapshots reads probes: validate, which sizes every lab, skips importing
+    # the snapshot parsers.
+    from labsmith.facts.snapshot import load_snapshot
+
     reserved: dict[tuple[str, str], int] = {}
     for host in lab.hosts.values():
         directory = snapshots / host.name

@@ -41,6 +41,9 @@ BITS_PER_WEIGHT = {
 }
 BATCH = 512
 GPU_RUNTIME_BYTES = 457 * MIB
+# Context x parallel beyond this is no real setting (the longest contexts are ~10M tokens),
+# and much beyond it the float arithmetic of the estimate would overflow.
+MAX_CACHED_TOKENS = 2**40
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,11 @@ def compute_bytes(spec: ModelSpec, context: int, parallel: int, *, flash_attenti
 def model_memory(
     spec: ModelSpec, quant: str, context: int, parallel: int, kv_type: KvCacheType
 ) -> Memory:
+    if context < 1 or parallel < 1 or context * parallel > MAX_CACHED_TOKENS:
+        raise ValueError(
+            f"context {context} x parallel {parallel} is no real setting for {spec.name}; "
+            f"both must be at least 1 and their product at most {MAX_CACHED_TOKENS:,} tokens"
+        )
     return Memory(
         weights_bytes=weights_bytes(spec, quant),
         kv_bytes=kv_cache_bytes(spec, context, parallel, kv_type),
