@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from labsmith.ansible.runner import SSH_ARGS, _environment, run_environment
-from labsmith.orchestrate.build import _for_build, make_run_dir, prune_runs
+from labsmith.orchestrate.build import make_run_dir, prune_runs
 
 
 def test_only_allowed_caller_variables_and_runner_settings_reach_ansible(
@@ -74,15 +74,3 @@ def test_an_existing_run_dir_given_by_the_user_keeps_its_mode(tmp_path: Path) ->
     shared.chmod(0o755)
     run = make_run_dir(shared, check=False)
     assert mode(shared) == 0o755 and mode(run) == 0o700
-
-
-def test_the_unknown_key_hint_names_what_a_build_user_can_run() -> None:
-    probe_message = (
-        "pve1 (10.0.0.2:22): unknown SSH host key ssh-ed25519 SHA256:x; check that fingerprint"
-        " on the host, then run `ssh-keyscan -p 22 10.0.0.2 >> ~/.ssh/known_hosts`, "
-        "or pass --accept-new-host-key"
-    )
-    hint = _for_build(probe_message, "pve1", Path("labs/home"))
-    assert "or pass --accept-new-host-key" not in hint
-    assert "`labsmith probe pve1 -i labs/home --accept-new-host-key`, then build again" in hint
-    assert "ssh-keyscan -p 22 10.0.0.2" in hint

@@ -68,6 +68,18 @@ class HostUnreachableError(LabsmithError):
     exit_code = 3
 
 
+class UnknownHostKeyError(HostUnreachableError):
+    """The host's key is in no known_hosts file. The advice on how to accept it depends on
+    the command (probe has --accept-new-host-key, build does not), so it is kept apart."""
+
+    def __init__(self, detail: str, accept: str = "pass --accept-new-host-key") -> None:
+        super().__init__(f"{detail}, or {accept}")
+        self.detail = detail
+
+    def advising(self, accept: str) -> "UnknownHostKeyError":
+        return UnknownHostKeyError(self.detail, accept)
+
+
 @dataclass(frozen=True)
 class CollectResult:
     target: SshTarget
@@ -287,6 +299,10 @@ def _connect(
         )
     except (OSError, EOFError, paramiko.SSHException) as error:
         client.close()
+        if isinstance(error, _UnknownHostKeyError):
+            raise UnknownHostKeyError(
+                _describe_unknown_key(target, user_known_hosts, error)
+            ) from None
         raise HostUnreachableError(
             _describe_connect_error(target, user, user_known_hosts, timeout, error)
         ) from None
@@ -301,18 +317,22 @@ def _open_socket(target: SshTarget, timeout: float) -> socket.socket:
     return sock
 
 
+def _describe_unknown_key(
+    target: SshTarget, known_hosts: Path, error: "_UnknownHostKeyError"
+) -> str:
+    key = error.key
+    return (
+        f"{_where(target)}: unknown SSH host key {key.get_name()} {key.fingerprint} (not in "
+        f"{known_hosts} nor {SYSTEM_KNOWN_HOSTS}); check that fingerprint on the host "
+        f"(ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then run `ssh-keyscan -p "
+        f"{target.port} {target.address} >> {known_hosts}`"
+    )
+
+
 def _describe_connect_error(
     target: SshTarget, user: str, known_hosts: Path, timeout: float, error: BaseException
 ) -> str:
     where = _where(target)
-    if isinstance(error, _UnknownHostKeyError):
-        key = error.key
-        return (
-            f"{where}: unknown SSH host key {key.get_name()} {key.fingerprint} (not in "
-            f"{known_hosts} nor {SYSTEM_KNOWN_HOSTS}); check that fingerprint on the host "
-            f"(ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then run `ssh-keyscan -p "
-            f"{target.port} {target.address} >> {known_hosts}`, or pass --accept-new-host-key"
-        )
     if isinstance(error, paramiko.BadHostKeyException):
         return (
             f"{where}: the SSH host key CHANGED: the host sent {error.key.get_name()} "

@@ -18,7 +18,7 @@ from labsmith.ansible.runner import Event, PlaybookRun, run_playbook, tighten
 from labsmith.checks.lab import require_valid_lab
 from labsmith.checks.probe_report import ProbeReport, judge
 from labsmith.errors import UnknownHostError
-from labsmith.facts.collect import HostUnreachableError, collect_snapshot
+from labsmith.facts.collect import HostUnreachableError, UnknownHostKeyError, collect_snapshot
 from labsmith.facts.snapshot import load_snapshot
 from labsmith.facts.targets import InventoryHostError, target_for_host
 from labsmith.inventory.lab import Lab, PhysicalHost
@@ -97,19 +97,13 @@ def _probe_one(host: PhysicalHost, destination: Path, source: Path) -> ProbeOutc
             known_hosts=known_hosts_file(variables.get("ansible_ssh_common_args")),
             connect_timeout=10.0,
         )
+    except UnknownHostKeyError as error:
+        # The probe's own advice names its --accept-new-host-key, which build lacks.
+        accept = f"record it with `labsmith probe {name} -i {source} --accept-new-host-key`, "
+        return ProbeOutcome(name, skipped=str(error.advising(accept + "then build again")))
     except HostUnreachableError as error:
-        return ProbeOutcome(name, skipped=_for_build(str(error), name, source))
+        return ProbeOutcome(name, skipped=str(error))
     return ProbeOutcome(name, report=judge(load_snapshot(destination), name, host))
-
-
-def _for_build(message: str, host: str, source: Path) -> str:
-    """The probe's advice names its own option, which build does not have: say how a build
-    user records the key (probe once with the option, then build)."""
-    return message.replace(
-        "or pass --accept-new-host-key",
-        f"or record it with `labsmith probe {host} -i {source} --accept-new-host-key`, "
-        "then build again",
-    )
 
 
 def known_hosts_file(common_args: object) -> Path | None:
