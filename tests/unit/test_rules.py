@@ -19,10 +19,10 @@ EXPECTED: dict[str, list[dict[str, str]]] = yaml.safe_load(
 )
 
 
-# The workstation runs a 70B beside two small models on one 24 GB card on purpose: its 256 GB
-# of RAM takes the layers that spill, and validate says so.
+# The OcuLink mini-PC runs a 70B on one 24 GB card on purpose: its 96 GB of RAM takes the
+# layers that spill, and validate says so.
 EXAMPLE_WARNINGS = {
-    "workstation": [("fit.spills", "host_vars/ws1.yml: labsmith_services[0].models[2]")],
+    "oculink-minipc": [("fit.spills", "host_vars/mini1.yml: labsmith_services[0].models[0]")],
 }
 
 
