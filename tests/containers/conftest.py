@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require
 from tests.testbed.container import down, up
 from tests.testbed.vm import HostInfo, build_image
 
@@ -19,11 +20,7 @@ def container_image() -> Path:
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if os.geteuid() != 0:
         missing.append("root (systemd-nspawn and network namespaces)")
-    if missing:
-        reason = f"the container tier needs {', '.join(missing)}"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (make test installs them as root)")
-        pytest.skip(f"{reason}; run make test as root to have them installed")
+    require(missing, "the container tier")
     return build_image()
 
 

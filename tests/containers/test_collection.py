@@ -42,11 +42,15 @@ def tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def installed(tarball: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A collections path holding only the installed tarball."""
     collections = tmp_path_factory.mktemp("collections")
+    # From outside the checkout: its ansible.cfg names the checkout's own collections path,
+    # where ansible-galaxy would find labsmith.lab "already installed".
     subprocess.run(
         [str(BIN / "ansible-galaxy"), "collection", "install", str(tarball), "-p",
          str(collections)],
-        check=True, capture_output=True, text=True,
+        cwd=collections, env=engine_env(collections), check=True, capture_output=True,
+        text=True,
     )  # fmt: skip
+    assert (collections / "ansible_collections" / "labsmith" / "lab" / "MANIFEST.json").is_file()
     yield collections
 
 

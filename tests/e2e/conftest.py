@@ -1,13 +1,13 @@
 """Disposable test hosts for the end-to-end tests: a qemu VM per test (software emulation:
 boots take ~30 s, so there are few)."""
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import require
 from tests.testbed.vm import HostInfo, build_image, down, up
 
 TOOLS = ("qemu-system-x86_64", "qemu-img", "debootstrap", "sfdisk", "grub-mkimage")
@@ -15,12 +15,7 @@ TOOLS = ("qemu-system-x86_64", "qemu-img", "debootstrap", "sfdisk", "grub-mkimag
 
 @pytest.fixture(scope="session")
 def testbed_image() -> Path:
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
-    if missing:
-        reason = f"the test host needs {', '.join(missing)}"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (make test installs them)")
-        pytest.skip(f"{reason}; run make test as root to have them installed")
+    require([tool for tool in TOOLS if shutil.which(tool) is None], "the test host")
     return build_image()
 
 
