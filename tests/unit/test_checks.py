@@ -187,7 +187,12 @@ def test_empty_snapshot_is_all_unknown_never_a_guess(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("flags", "status"),
-    [("fpu vmx sse", "pass"), ("fpu svm", "pass"), ("fpu sse hypervisor", "fail")],
+    [
+        ("fpu vmx sse", "pass"),
+        ("fpu svm", "pass"),
+        ("fpu sse hypervisor", "unknown"),
+        ("fpu sse", "fail"),
+    ],
 )
 def test_cpu_virtualization_from_flags(tmp_path: Path, flags: str, status: str) -> None:
     cpuinfo = (
@@ -265,3 +270,148 @@ def test_two_gpus_in_one_group_must_go_to_one_vm(tmp_path: Path) -> None:
     assert shared.status == "warn" and "0000:02:00.0" in shared.message
     assert reason(first, "gpu.isolation").status == "pass"  # only GPUs and a bridge share it
     assert reason(second, "gpu.shared_group").status == "warn"
+
+
+# ---- GPU identity, AMD BAR, display, VM guests, PCIe link ------------------------------------
+
+GUEST_CPUINFO = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu vme sse2 hypervisor\n"
+
+
+def test_nvidia_smi_alone_gives_vendor_device_and_uuid_in_the_json(tmp_path: Path) -> None:
+    report = judged(tmp_path, {"nvidia-smi.xml": "nvsmi_a100_sxm4_mig_enabled.xml"})
+    [a100] = report.as_dict()["gpus"]
+    assert a100["vendor_device"] == "10de:20b2"
+    assert a100["uuid"] == "GPU-513536b6-7d19-9063-b049-1e69664bb298"
+
+
+def test_rocm_smi_alone_gives_vendor_device_and_256m_vis_vram_means_rebar_off(
+    tmp_path: Path,
+) -> None:
+    report = judged(tmp_path, {"rocm-smi.json": "rocmsmi_rx6700xt_rocm612_vis_vram_256M.json"})
+    [rx6700xt] = report.gpus
+    assert (rx6700xt.vendor_device, rx6700xt.uuid) == ("1002:73df", None)
+    rebar = reason(rx6700xt, "gpu.rebar")
+    assert rebar.status == "warn"
+    assert "256M of its 12.0G VRAM" in rebar.message
+    assert "enable Above 4G Decoding and Resizable BAR in the firmware" in rebar.message
+
+
+def test_mi100_with_all_vram_visible_has_rebar_on(tmp_path: Path) -> None:
+    report = judged(tmp_path, {"rocm-smi.json": "rocmsmi_mi100_rocm602.json"})
+    assert {reason(g, "gpu.rebar").status for g in report.gpus} == {"pass"}
+    assert {g.vendor_device for g in report.gpus} == {"1002:738c"}
+
+
+def test_a_connected_monitor_without_an_active_display_is_no_display_use(tmp_path: Path) -> None:
+    # The A100 capture: display_mode Enabled (a monitor connected), display_active Disabled.
+    report = judged(tmp_path, {"nvidia-smi.xml": "nvsmi_a100_sxm4_mig_enabled.xml"})
+    [a100] = report.gpus
+    display = reason(a100, "gpu.display")
+    assert display.status == "pass" and "monitor connected" in display.message
+
+
+def test_vm_guest_with_the_gpu_on_nvidia_passes_without_host_advice(tmp_path: Path) -> None:
+    report = judged(
+        tmp_path,
+        {"nvidia-smi.xml": "nvsmi_dual_rtx_a5000_v13.xml"},
+        {"cpuinfo": GUEST_CPUINFO},
+    )
+    for a5000 in report.gpus:
+        driver = reason(a5000, "gpu.driver")
+        assert driver.status == "pass"
+        assert driver.message == (
+            f"VM guest: GPU {a5000.address} passed in, driven by nvidia 590.44.01"
+        )
+        assert a5000.passthrough == "pass"
+        assert {r.id for r in a5000.reasons}.isdisjoint({"gpu.isolation", "gpu.reset"})
+        advice = " ".join(r.message for r in a5000.reasons)
+        for host_advice in ("vfio", "IOMMU", "firmware", "Above 4G"):
+            assert host_advice not in advice
+
+
+def test_vm_guest_gpu_left_on_vfio_needs_the_vendor_driver_not_a_vfio_bind(
+    tmp_path: Path,
+) -> None:
+    # Synthetic lspci -nnk line: a passed-in RX 6700 XT that the guest left on vfio-pci.
+    lspci = (
+        "06:10.0 VGA compatible controller [0300]: Advanced Micro Devices, Inc. [AMD/ATI] "
+        "Navi 22 [1002:73df] (rev c1)\n\tKernel driver in use: vfio-pci\n"
+    )
+    report = judged(tmp_path, {}, {"lspci": lspci, "cpuinfo": GUEST_CPUINFO})
+    [gpu_verdict] = report.gpus
+    driver = reason(gpu_verdict, "gpu.driver")
+    assert driver.status == "warn"
+    assert "install the vendor driver" in driver.message and "vfio-pci.ids" not in driver.message
+
+
+def test_rx470_in_a_chipset_x4_slot_warns_about_load_time_not_readiness(tmp_path: Path) -> None:
+    report = judged(tmp_path, {"lspci": "lspci_vv_rx470_x4_downgraded_chipset_slot_no_pciids.txt"})
+    [rx470] = report.gpus  # the HDMI audio function is no GPU
+    link = reason(rx470, "gpu.link")
+    assert link.status == "warn"
+    # PCIe 3.0 lane: 8 GT/s x 128/130 / 8 = 0.985 GB/s; 40 GB over x4 vs x16
+    assert "x4 of the x16 it supports" in link.message
+    assert "≈10.2 s instead of ≈2.5 s" in link.message
+    assert "every token" in link.message
+    # A narrow link is about speed: the verdict is what the driver binding says.
+    assert rx470.passthrough == reason(rx470, "gpu.driver").status == "warn"
+
+
+def test_oculink_x4_gen4_costs_seconds_of_load_time(tmp_path: Path) -> None:
+    # Synthetic: the shape of an OcuLink mini-PC's GPU (PCIe 4.0 x16 card on four lanes).
+    lspci = (
+        "01:00.0 VGA compatible controller [0300]: NVIDIA Corporation AD102 [10de:2684]\n"
+        "\t\tLnkCap:\tPort #0, Speed 16GT/s, Width x16, ASPM L1, Exit Latency L1 <4us\n"
+        "\t\tLnkSta:\tSpeed 16GT/s (ok), Width x4 (downgraded)\n"
+        "\tKernel driver in use: nvidia\n"
+    )
+    report = judged(tmp_path, {}, {"lspci": lspci})
+    link = reason(gpu(report, "0000:01:00.0"), "gpu.link")
+    assert link.status == "warn"
+    assert "≈7.9 GB/s against ≈31.5 GB/s" in link.message
+    assert "loading 40 GB of weights takes ≈5.1 s instead of ≈1.3 s" in link.message
+
+
+def test_x16_link_passes(tmp_path: Path) -> None:
+    report = judged(tmp_path, {"lspci": "lspci_vvv_rtx6000ada_rebar_64G_nvidia_bound.txt"})
+    assert reason(gpu(report, "0000:01:00.0"), "gpu.link").status == "pass"
+
+
+def test_a_card_built_for_x8_at_x8_passes(tmp_path: Path) -> None:
+    # Synthetic: an RTX 4060 (an x8 card) in an x16 slot trains to all eight of its lanes.
+    lspci = (
+        "01:00.0 VGA compatible controller [0300]: NVIDIA Corporation AD107 [10de:2882]\n"
+        "\t\tLnkCap:\tPort #0, Speed 16GT/s, Width x8, ASPM L1, Exit Latency L1 <4us\n"
+        "\t\tLnkSta:\tSpeed 16GT/s (ok), Width x8 (ok)\n"
+        "\tKernel driver in use: nvidia\n"
+    )
+    report = judged(tmp_path, {}, {"lspci": lspci})
+    link = reason(gpu(report, "0000:01:00.0"), "gpu.link")
+    assert (link.status, link.message) == ("pass", "0000:01:00.0 runs at PCIe x8, all it supports")
+
+
+def test_force_enabled_by_platform_opt_in_passes_iommu_active(tmp_path: Path) -> None:
+    (tmp_path / "dmesg").write_text(
+        "[    0.000000] DMAR: Host address width 39\n"
+        "[    0.044000] DMAR: Intel-IOMMU force enabled due to platform opt in\n"
+    )
+    check = {c.id: c for c in judge(load_snapshot(tmp_path), "host").checks}["iommu.active"]
+    assert check.status == "pass"
+
+
+def test_amd_iommuv2_not_available_without_amd_vi_fails_iommu_active(tmp_path: Path) -> None:
+    (tmp_path / "dmesg").write_text(
+        "[    1.129270] AMD-Vi: AMD IOMMUv2 driver by Joerg Roedel <jroedel@suse.de>\n"
+        "[    1.129291] AMD-Vi: AMD IOMMUv2 functionality not available on this system\n"
+    )
+    check = {c.id: c for c in judge(load_snapshot(tmp_path), "host").checks}["iommu.active"]
+    assert check.status == "fail"
+
+
+def test_iommu_sh_listing_alone_reports_its_gpu(tmp_path: Path) -> None:
+    (tmp_path / "iommu_groups").write_text(
+        (FIXTURES / "host" / "iommu_sh_intel_b560_rx7600_usb_lines.txt").read_text()
+    )
+    report = judge(load_snapshot(tmp_path), "host")
+    [gpu] = report.gpus
+    assert (gpu.address, gpu.vendor_device, gpu.iommu_group) == ("0000:03:00.0", "1002:7480", 12)

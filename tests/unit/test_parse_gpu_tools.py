@@ -214,3 +214,51 @@ def test_rocm_json_without_cards() -> None:
 def test_text_that_is_not_rocm_smi_json_is_refused(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_rocm_smi_json(text)
+
+
+# ---- identity, reserved VRAM and the CPU-visible VRAM ------------------------------------
+
+
+def test_nvidia_vendor_device_comes_from_pci_device_id_and_reserved_vram_is_kept() -> None:
+    [a100] = parse_nvidia_smi_xml(fixture("nvsmi_a100_sxm4_mig_enabled.xml")).gpus
+    # <pci_device_id>20B210DE</pci_device_id>: device 20b2 in the high half, vendor 10de low
+    assert a100.vendor_device == "10de:20b2"
+    assert a100.reserved_bytes == 869 * MIB
+    for a5000 in parse_nvidia_smi_xml(fixture("nvsmi_dual_rtx_a5000_v13.xml")).gpus:
+        assert a5000.vendor_device == "10de:2231"
+        assert a5000.reserved_bytes == 450 * MIB
+
+
+@pytest.mark.parametrize(
+    ("device_id", "expected"),
+    [("0x13C010DE", "10de:13c0"), ("221610DE", "10de:2216"), ("N/A", None), ("10DE", None)],
+)
+def test_pci_device_id_in_both_spellings_and_nonsense(device_id: str, expected: str | None) -> None:
+    # Synthetic: a minimal document around the one tag under test.
+    xml = (
+        '<nvidia_smi_log><gpu id="00000000:01:00.0"><pci>'
+        f"<pci_device_id>{device_id}</pci_device_id></pci></gpu></nvidia_smi_log>"
+    )
+    [gpu] = parse_nvidia_smi_xml(xml).gpus
+    assert gpu.vendor_device == expected
+    assert gpu.reserved_bytes is None
+
+
+def test_rocm612_rx6700xt_shows_its_device_id_and_256m_of_visible_vram() -> None:
+    [card] = parse_rocm_smi_json(fixture("rocmsmi_rx6700xt_rocm612_vis_vram_256M.json"))
+    assert card.vendor_device == "1002:73df"
+    assert card.vram_total_bytes == 12868124672
+    assert card.visible_vram_bytes == 256 * MIB
+
+
+def test_rocm430_names_the_device_id_gpu_id_and_a_vendor_number_is_no_product() -> None:
+    [card] = parse_rocm_smi_json(fixture("rocmsmi_rx6700xt_rocm430_gpu_id_key.json"))
+    assert card.vendor_device == "1002:73df"
+    assert card.product_name == "67XA6S"  # "Card series": "0x1002" is AMD's vendor id
+    assert card.visible_vram_bytes == 256 * MIB
+
+
+def test_mi100_maps_all_of_its_vram() -> None:
+    cards = parse_rocm_smi_json(fixture("rocmsmi_mi100_rocm602.json"))
+    assert {card.vendor_device for card in cards} == {"1002:738c"}
+    assert all(card.visible_vram_bytes == card.vram_total_bytes for card in cards)

@@ -1,7 +1,8 @@
 """/proc/cmdline, kernel logs, dkms status and nvidia-smi failures: captures and shapes."""
 
-from labsmith.facts.model import DkmsModule
+from labsmith.facts.model import DkmsModule, IommuLogEvidence
 from labsmith.facts.parse_kernel import (
+    iommu_log_evidence,
     parse_cmdline,
     parse_dkms_status,
     parse_kernel_log,
@@ -216,3 +217,36 @@ def test_nvidia_smi_failure_kinds() -> None:
     )
     assert parse_nvidia_smi_failure("NVIDIA-SMI failed: unexpected error 42\n").kind == "other"
     assert parse_nvidia_smi_failure("").kind == "other"
+
+
+def _evidence(*lines: str) -> IommuLogEvidence:
+    return iommu_log_evidence(parse_kernel_log("\n".join(lines)))
+
+
+def test_iommu_log_evidence_sorts_what_the_kernel_prints() -> None:
+    on = _evidence(
+        "[    0.044000] DMAR: Intel-IOMMU force enabled due to platform opt in",
+        "[    0.810000] pci 0000:00:02.0: Adding to iommu group 0",
+        "[    1.10] AMD-Vi: AMD IOMMUv2 driver by Joerg Roedel <jroedel@suse.de>",
+    )
+    assert len(on.active) == 2 and not on.disabled
+    amd = _evidence(
+        "[    0.6] pci 0000:00:00.2: AMD-Vi: Found IOMMU cap 0x40",
+        "[    0.6] AMD-Vi: Extended features (0x206d73ef22254ade): PPR X2APIC NX GT IA",
+        "[    0.6] AMD-Vi: Interrupt remapping enabled",
+    )
+    assert len(amd.active) == 3
+    off = _evidence(
+        "[    1.1] AMD-Vi: AMD IOMMUv2 driver by Joerg Roedel <jroedel@suse.de>",
+        "[    1.1] AMD-Vi: AMD IOMMUv2 functionality not available on this system",
+    )
+    assert not off.active and len(off.disabled) == 1
+    assert _evidence("[    0.0] DMAR: IOMMU disabled").disabled
+    assert _evidence("[    0.0] AMD-Vi: AMD IOMMU disabled").disabled
+    firmware = _evidence(
+        "[    0.2] DMAR: Host address width 39",
+        "[    0.2] DMAR-IR: Enabled IRQ remapping in x2apic mode",
+        "[    0.6] iommu: Default domain type: Translated",
+    )
+    assert not firmware.active and len(firmware.hardware_only) == 2
+    assert _evidence("[    0.0] Hypervisor detected: KVM").hypervisor == "Hypervisor detected: KVM"

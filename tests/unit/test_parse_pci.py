@@ -1,6 +1,6 @@
 """lspci and IOMMU group listings: every capture in tests/fixtures/host, and each shape."""
 
-from labsmith.facts.model import PciBar, PciDevice, ResizableBar
+from labsmith.facts.model import PciBar, PciDevice, PciLink, ResizableBar
 from labsmith.facts.parse_pci import normalise_address, parse_iommu_groups, parse_lspci
 from labsmith.facts.snapshot import strip_source_line
 from tests.conftest import FIXTURES
@@ -306,3 +306,118 @@ def test_devices_before_any_group_and_garbage_lines_are_ignored() -> None:
     assert listing.groups == {3: ()}
     assert parse_iommu_groups("") == parse_iommu_groups("\n\n")
     assert parse_iommu_groups("").groups == {}
+
+
+# ---- PCIe link (LnkCap / LnkSta) --------------------------------------------------------------
+
+
+def test_rx470_without_pci_ids_in_a_chipset_x4_slot() -> None:
+    gpu, audio = parse_lspci(fixture("lspci_vv_rx470_x4_downgraded_chipset_slot_no_pciids.txt"))
+    # "06:00.0 Class 0300: Device 1002:67df (rev cf)": lspci found no pci.ids to name it
+    assert (gpu.address, gpu.class_code, gpu.vendor_device) == ("0000:06:00.0", "0300", "1002:67df")
+    assert gpu.driver == "amdgpu"
+    assert gpu.link_capable == PciLink(speed_gts=8.0, width=16)
+    assert gpu.link_status == PciLink(speed_gts=2.5, width=4)
+    assert (audio.class_code, audio.vendor_device, audio.driver) == (
+        "0403",
+        "1002:aaf0",
+        "snd_hda_intel",
+    )
+
+
+def test_rtx6000ada_trained_x16_and_idles_at_2_5gts() -> None:
+    [ada] = parse_lspci(fixture("lspci_vvv_rtx6000ada_rebar_64G_nvidia_bound.txt"))
+    assert ada.link_capable == PciLink(speed_gts=16.0, width=16)
+    assert ada.link_status == PciLink(speed_gts=2.5, width=16)
+
+
+def test_unknown_speed_and_the_second_generation_lines_are_not_the_link() -> None:
+    # Synthetic: LnkCap with "Speed unknown" (as lspci prints for rates it cannot name),
+    # then LnkCap2/LnkSta2, which must not replace LnkCap/LnkSta.
+    text = (
+        "01:00.0 VGA compatible controller [0300]: NVIDIA Corporation GA102 [10de:2204]\n"
+        "\t\tLnkCap:\tPort #0, Speed unknown, Width x16, ASPM L1\n"
+        "\t\tLnkSta:\tSpeed 16GT/s (ok), Width x8 (downgraded)\n"
+        "\t\tLnkCap2: Supported Link Speeds: 2.5-16GT/s, Crosslink- Retimer+\n"
+        "\t\tLnkSta2: Current De-emphasis Level: -3.5dB\n"
+    )
+    [gpu] = parse_lspci(text)
+    assert gpu.link_capable == PciLink(speed_gts=None, width=16)
+    assert gpu.link_status == PciLink(speed_gts=16.0, width=8)
+    [plain] = parse_lspci(text.split("\n", 1)[0])
+    assert (plain.link_capable, plain.link_status) == (None, None)
+
+
+def test_iommu_sh_tab_listing_with_usb_lines_and_reset_marks() -> None:
+    listing = parse_iommu_groups(fixture("iommu_sh_intel_b560_rx7600_usb_lines.txt"))
+    assert sorted(listing.groups) == list(range(16))
+    [gpu] = listing.groups[12]
+    assert (gpu.address, gpu.class_code, gpu.vendor_device, gpu.reset) == (
+        "0000:03:00.0",
+        "0300",
+        "1002:7480",
+        True,
+    )
+    [audio] = listing.groups[13]
+    assert (audio.class_code, audio.vendor_device, audio.reset) == ("0403", "1002:ab30", False)
+    # USB devices behind the xHCI controller are not PCI functions of its group
+    assert [m.address for m in listing.groups[3]] == ["0000:00:14.0", "0000:00:14.2"]
+    assert [m.class_code for m in listing.groups[9]] == ["0601", "0403", "0c05", "0c80"]
+    assert listing.groups[14][0].class_code == "0108"
+
+
+def test_lsiommu_under_dash_keeps_the_listing_after_the_shells_error() -> None:
+    listing = parse_iommu_groups(fixture("iommu_groups_lsiommu_hm87_gtx765m_dash_shopt_error.txt"))
+    assert sorted(listing.groups) == [0, 1, 10, 11, 12, 13]
+    assert [(m.address, m.class_code, m.vendor_device) for m in listing.groups[1]] == [
+        ("0000:00:01.0", "0604", "8086:0c01"),
+        ("0000:01:00.0", "0302", "10de:11e1"),
+        ("0000:01:00.1", "0403", "10de:0e0b"),
+    ]
+
+
+def test_iommu_viewer_group_colon_lines_drop_the_driver_suffix() -> None:
+    listing = parse_iommu_groups(fixture("iommu_viewer_amd_matisse_group_colon_driver.txt"))
+    assert sorted(listing.groups) == list(range(8))
+    [bridge] = listing.groups[2]
+    assert (bridge.address, bridge.class_code, bridge.vendor_device) == (
+        "0000:00:01.1",
+        "0604",
+        "1022:1483",
+    )
+    assert not bridge.description.endswith("pcieport")
+
+
+def test_pvesh_table_rows_give_group_class_and_ids() -> None:
+    listing = parse_iommu_groups(fixture("pvesh_hardware_pci_kabylake_gt1030_table.txt"))
+    assert sorted(listing.groups) == [1, 2, 5, 11, 12]
+    [gpu] = listing.groups[1]
+    assert (gpu.address, gpu.class_code, gpu.vendor_device, gpu.description) == (
+        "0000:01:00.0",
+        "0300",
+        "10de:1d01",
+        "GP108 [GeForce GT 1030]",
+    )
+    assert listing.groups[12][0].class_code == "0108"
+
+
+def test_ls_long_listing_of_the_devices_directories() -> None:
+    # the shape of `ls -l /sys/kernel/iommu_groups/*/devices` in Alex Williamson's LKML post
+    # (https://lists.openwall.net/linux-kernel/2013/02/04/276/2)
+    text = (
+        "/sys/kernel/iommu_groups/10/devices:\n"
+        "total 0\n"
+        "lrwxrwxrwx 1 root root 0 Feb  4 10:29 0000:00:1f.0 -> "
+        "../../../../devices/pci0000:00/0000:00:1f.0\n"
+        "lrwxrwxrwx 1 root root 0 Feb  4 10:29 0000:00:1f.2 -> "
+        "../../../../devices/pci0000:00/0000:00:1f.2\n"
+        "/sys/kernel/iommu_groups/7/devices:\n"
+        "total 0\n"
+        "lrwxrwxrwx 1 root root 0 Feb  4 10:29 0000:03:00.0 -> "
+        "../../../../devices/pci0000:00/0000:00:1c.6/0000:03:00.0\n"
+    )
+    listing = parse_iommu_groups(text)
+    assert {n: [m.address for m in ms] for n, ms in listing.groups.items()} == {
+        10: ["0000:00:1f.0", "0000:00:1f.2"],
+        7: ["0000:03:00.0"],
+    }

@@ -6,11 +6,11 @@ and PCI bridges may share its IOMMU group; anything else makes it non-isolated.
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from labsmith.checks.host import acs_override_evidence
 from labsmith.checks.verdict import Check, GpuVerdict, Status, worst
-from labsmith.facts.model import IommuListing, NvidiaGpu, PciDevice
+from labsmith.facts.model import IommuListing, NvidiaGpu, PciDevice, RocmGpu
 from labsmith.facts.snapshot import HostFacts
 from labsmith.inventory.model import GpuMode
 from labsmith.units import format_size
@@ -38,6 +38,22 @@ AMD_RESET_BUG = {
 # A BAR this large means the firmware maps VRAM above 4 GiB (Above 4G decoding + ReBAR);
 # without them the largest GPU BAR stays at the legacy 256 MiB.
 LARGE_BAR = 1024**3
+# Payload bytes per second one PCIe lane carries in each direction, by transfer rate (GT/s):
+# the rate times the line code's efficiency, over 8 bits. PCIe 1.x and 2.x (2.5 and 5 GT/s)
+# use 8b/10b (80 %), 3.x to 5.x (8, 16 and 32 GT/s) 128b/130b (98.5 %): 0.25, 0.5, 0.985,
+# 1.969 and 3.938 GB/s. PCIe 6's 64 GT/s FLIT mode is left out: its overhead is not one ratio.
+LANE_BYTES_PER_SECOND = {
+    2.5: 2.5e9 * 8 / 10 / 8,
+    5.0: 5e9 * 8 / 10 / 8,
+    8.0: 8e9 * 128 / 130 / 8,
+    16.0: 16e9 * 128 / 130 / 8,
+    32.0: 32e9 * 128 / 130 / 8,
+}
+PCIE_GENERATION = {2.5: 1, 5.0: 2, 8.0: 3, 16.0: 4, 32.0: 5}
+FULL_WIDTH = 16
+# What a load-time estimate is about when the snapshot shows no VRAM size: a 70B model at
+# 4 bits is about this large.
+EXAMPLE_MODEL_BYTES = 40 * 10**9
 
 
 @dataclass(frozen=True)
@@ -73,19 +89,24 @@ def find_gpus(facts: HostFacts) -> list[SeenGpu]:
                     m.address, m.class_code, "", m.vendor_device, m.description, None
                 )
                 found[m.address] = SeenGpu(device, False)
-    tools: list[tuple[str, str, str]] = [
-        (g.pci_address, g.product_name, "nvidia")
+    tools: list[tuple[str, str, str | None, str]] = [
+        (g.pci_address, g.product_name, g.vendor_device, "nvidia")
         for g in (facts.nvidia_smi.gpus if facts.nvidia_smi else ())
     ] + [
-        (g.pci_address, g.product_name or g.card, "amdgpu")
+        (g.pci_address, g.product_name or g.card, g.vendor_device, "amdgpu")
         for g in facts.rocm_gpus or ()
         if g.pci_address
     ]
-    for address, product, driver in tools:
-        if address not in found:
+    for address, product, vendor_device, driver in tools:
+        seen = found.get(address)
+        if seen is None:
             vendor = "10de" if driver == "nvidia" else "1002"
-            device = PciDevice(address, None, "", None, f"{vendor} {product}", driver)
+            device = PciDevice(address, None, "", vendor_device, f"{vendor} {product}", driver)
             found[address] = SeenGpu(device, True)
+        elif seen.device.vendor_device is None:
+            found[address] = SeenGpu(
+                replace(seen.device, vendor_device=vendor_device), seen.driver_known
+            )
     return list(found.values())
 
 
@@ -94,32 +115,48 @@ def gpu_verdicts(facts: HostFacts, intents: dict[str, GpuIntent]) -> list[GpuVer
     seen = find_gpus(facts)
     gpus = [s.device for s in seen]
     acs_override = acs_override_evidence(facts) is not None
+    # HostFacts.vm_guest: cpuinfo's hypervisor flag or the kernel's "Hypervisor detected".
+    guest = facts.vm_guest is not None
     verdicts = []
     for gpu, driver_known in ((s.device, s.driver_known) for s in seen):
         intent = intents.get(gpu.address)
         group = facts.iommu.group_of(gpu.address) if facts.iommu else None
         smi = _nvidia_gpu(gpu, facts)
+        rocm = _rocm_gpu(gpu, facts)
+        vram = (smi.vram_total_bytes if smi else None) or (rocm.vram_total_bytes if rocm else None)
+        if guest:
+            # The GPU is already passed in: isolation, vfio and reset are the host's business.
+            placement = [_guest_driver(gpu, facts, rocm, intent, known=driver_known)]
+        else:
+            placement = [
+                *_isolation(gpu, group, facts, gpus, acs_override),
+                _driver(gpu, intent, known=driver_known),
+                *_reset(gpu),
+            ]
         reasons = [
-            *_isolation(gpu, group, facts, gpus, acs_override),
-            _driver(gpu, intent, known=driver_known),
+            *placement,
             *_display(gpu, smi, intent),
-            _bar_size(gpu, smi),
-            *_reset(gpu),
+            _bar_size(gpu, smi, rocm, vram, guest=guest),
+            _link(gpu, vram),
             *_mig(gpu, smi),
         ]
-        # BAR size is about speed, not readiness; a GPU the host keeps needs no isolation.
-        ignored = {"gpu.rebar"} | (
+        # BAR size and link width are about speed, not readiness; a GPU the host keeps
+        # needs no isolation.
+        ignored = {"gpu.rebar", "gpu.link"} | (
             {"gpu.isolation", "gpu.shared_group"} if intent and intent.mode == "host" else set()
         )
         statuses: list[Status] = [r.status for r in reasons if r.id not in ignored]
         verdicts.append(
             GpuVerdict(
                 address=gpu.address,
-                vendor_device=gpu.vendor_device,
+                vendor_device=gpu.vendor_device
+                or (smi.vendor_device if smi else None)
+                or (rocm.vendor_device if rocm else None),
                 iommu_group=group,
                 driver=gpu.driver,
                 passthrough=worst(statuses),
                 reasons=tuple(reasons),
+                uuid=smi.uuid if smi else None,
             )
         )
     return verdicts
@@ -235,13 +272,60 @@ def _driver(gpu: PciDevice, intent: GpuIntent | None, *, known: bool) -> Check:
     )
 
 
+def _guest_driver(
+    gpu: PciDevice,
+    facts: HostFacts,
+    rocm: RocmGpu | None,
+    intent: GpuIntent | None,
+    *,
+    known: bool,
+) -> Check:
+    """Inside a VM a passed-in GPU is ready when the vendor driver drives it."""
+    if not known:
+        return Check(
+            "gpu.driver", "unknown", f"VM guest: {gpu.address}: no lspci -k in the snapshot"
+        )
+    driver = gpu.driver
+    if driver in HOST_DRIVERS:
+        version = _driver_version(driver, facts, rocm)
+        driven = f"{driver} {version}" if version else driver
+        return Check(
+            "gpu.driver", "pass", f"VM guest: GPU {gpu.address} passed in, driven by {driven}"
+        )
+    if driver == "nouveau":
+        return _driver(gpu, intent, known=known)
+    seen = f"bound to {driver}" if driver else "bound to no driver"
+    status: Status = "fail" if intent else "warn"
+    return Check(
+        "gpu.driver",
+        status,
+        f"VM guest: GPU {gpu.address} passed in but {seen}; install the vendor driver "
+        "(nvidia or amdgpu) in this VM",
+    )
+
+
+def _driver_version(driver: str, facts: HostFacts, rocm: RocmGpu | None) -> str | None:
+    if driver == "nvidia":
+        return facts.nvidia_smi.driver_version if facts.nvidia_smi else None
+    if driver == "amdgpu":
+        return rocm.driver_version if rocm else None
+    return None
+
+
 def _nvidia_gpu(gpu: PciDevice, facts: HostFacts) -> NvidiaGpu | None:
     if facts.nvidia_smi is None:
         return None
     return next((g for g in facts.nvidia_smi.gpus if g.pci_address == gpu.address), None)
 
 
+def _rocm_gpu(gpu: PciDevice, facts: HostFacts) -> RocmGpu | None:
+    return next((g for g in facts.rocm_gpus or () if g.pci_address == gpu.address), None)
+
+
 def _display(gpu: PciDevice, smi: NvidiaGpu | None, intent: GpuIntent | None) -> Iterator[Check]:
+    # display_active (a display is initialised: X, Wayland or the console allocated its
+    # framebuffer) costs VRAM and ties the GPU to the host; display_attached only says a
+    # monitor is plugged in, which costs nothing. See NvidiaGpu for NVIDIA's definitions.
     users = (
         [
             p
@@ -251,13 +335,25 @@ def _display(gpu: PciDevice, smi: NvidiaGpu | None, intent: GpuIntent | None) ->
         if smi
         else []
     )
-    if (smi and (smi.display_active or smi.display_attached)) or users:
-        seen = f"runs {', '.join(users)}" if users else "drives a display"
+    if (smi and smi.display_active) or users:
+        seen = f"runs {', '.join(users)}" if users else "has a display initialised on it"
         yield Check(
             "gpu.display",
             "warn",
             f"{gpu.address} {seen}: the console/desktop holds part of its VRAM and it is "
             "the hardest GPU to hand to a VM; use the iGPU or another card for the display",
+        )
+    elif smi and smi.display_attached:
+        active = "no display is initialised on it" if smi.display_active is False else None
+        yield Check(
+            "gpu.display",
+            "pass" if active else "unknown",
+            f"{gpu.address} has a monitor connected"
+            + (
+                f" but {active}: no desktop holds its VRAM"
+                if active
+                else "; nvidia-smi does not say whether a display is initialised on it"
+            ),
         )
     elif intent is not None and intent.display:
         yield Check(
@@ -268,26 +364,85 @@ def _display(gpu: PciDevice, smi: NvidiaGpu | None, intent: GpuIntent | None) ->
         )
 
 
-def _bar_size(gpu: PciDevice, smi: NvidiaGpu | None) -> Check:
+def _bar_size(
+    gpu: PciDevice, smi: NvidiaGpu | None, rocm: RocmGpu | None, vram: int | None, *, guest: bool
+) -> Check:
     rebar = max((bar.current_bytes for bar in gpu.resizable_bars), default=None)
     prefetchable = max((bar.size_bytes for bar in gpu.bars if bar.prefetchable), default=None)
-    seen = rebar or prefetchable or (smi.bar1_total_bytes if smi else None)
+    seen = (
+        rebar
+        or prefetchable
+        or (smi.bar1_total_bytes if smi else None)
+        or (rocm.visible_vram_bytes if rocm else None)  # rocm-smi's VIS_VRAM
+    )
     if seen is None:
         return Check(
             "gpu.rebar", "unknown", f"{gpu.address}: the snapshot shows no BAR sizes (lspci -vvv)"
         )
-    if seen >= LARGE_BAR:
+    # An APU's small carve-out is mapped whole through a small BAR: nothing is hidden.
+    if seen >= LARGE_BAR or (vram is not None and seen >= vram):
         return Check(
             "gpu.rebar",
             "pass",
             f"{gpu.address} maps {format_size(seen)} of VRAM: Above 4G decoding and "
             "Resizable BAR are on",
         )
+    of_vram = f" of its {format_size(vram)} VRAM" if vram else ""
+    if guest:
+        fix = (
+            "inside a VM the host and the VM's configuration decide the BAR size, nothing "
+            "in this system does"
+        )
+    else:
+        fix = (
+            "Above 4G decoding / Resizable BAR are off; enable Above 4G Decoding and "
+            "Resizable BAR in the firmware (needs UEFI boot) for faster model loads"
+        )
     return Check(
-        "gpu.rebar",
+        "gpu.rebar", "warn", f"{gpu.address} maps only {format_size(seen)}{of_vram}: {fix}"
+    )
+
+
+def _link(gpu: PciDevice, vram: int | None) -> Check:
+    """The PCIe width the GPU trained to (lspci -vv LnkSta) and what a narrow one costs."""
+    status, capable = gpu.link_status, gpu.link_capable
+    if status is None or status.width is None:
+        return Check(
+            "gpu.link", "unknown", f"{gpu.address}: the snapshot shows no PCIe link (lspci -vv)"
+        )
+    if status.width >= FULL_WIDTH:
+        return Check("gpu.link", "pass", f"{gpu.address} runs at PCIe x{status.width}")
+    if capable and capable.width and status.width >= capable.width:
+        # Built narrow (an x8 card such as the RTX 4060): nothing to gain from another slot.
+        return Check(
+            "gpu.link", "pass", f"{gpu.address} runs at PCIe x{status.width}, all it supports"
+        )
+    supports = (
+        f" of the x{capable.width} it supports"
+        if capable and capable.width and capable.width > status.width
+        else ""
+    )
+    # LnkSta's speed drops while the GPU idles; LnkCap's is what it trains to under load.
+    speed = (capable.speed_gts if capable else None) or status.speed_gts
+    lane = LANE_BYTES_PER_SECOND.get(speed) if speed else None
+    cost = ""
+    if speed is not None and lane is not None:
+        narrow, full = status.width * lane, FULL_WIDTH * lane
+        size = vram or EXAMPLE_MODEL_BYTES
+        what = f"filling its {format_size(vram)} of VRAM" if vram else "loading 40 GB of weights"
+        cost = (
+            f" At PCIe {PCIE_GENERATION[speed]}.0 that is ≈{narrow / 1e9:.1f} GB/s against "
+            f"≈{full / 1e9:.1f} GB/s at x{FULL_WIDTH}: {what} takes ≈{size / narrow:.1f} s "
+            f"instead of ≈{size / full:.1f} s."
+        )
+    return Check(
+        "gpu.link",
         "warn",
-        f"{gpu.address} maps only {format_size(seen)}: Above 4G decoding / Resizable BAR "
-        "are off; enable both in the firmware (needs UEFI boot) for faster model loads",
+        f"{gpu.address} runs at PCIe x{status.width}{supports}.{cost} The width costs model "
+        "load time (weights cross the link once), not generation speed once the model is "
+        "loaded; but a model split across GPUs, or with layers offloaded to the CPU, sends "
+        "every token across this link. A CPU-wired x16 slot, where the machine has one, "
+        "removes the cost",
     )
 
 

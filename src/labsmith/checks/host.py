@@ -1,22 +1,19 @@
 """Host-wide verdicts: CPU virtualization, boot mode, Secure Boot, IOMMU, drivers.
 
-Each check judges only what the snapshot shows; a missing file gives ``unknown``.
-The IOMMU is judged from sysfs groups first: kernels that enable it by default never print
-"IOMMU enabled", so the absence of that line proves nothing.
+Each check judges only what the snapshot shows; a missing file, or one that holds its
+command's error instead of output, gives ``unknown``. The IOMMU is judged from sysfs groups
+first: kernels that enable it by default never print "IOMMU enabled", so the absence of that
+line proves nothing. Inside a VM the IOMMU and VT-x are the host's: a guest sees only what
+its hypervisor emulates, so their checks never fail there.
 """
 
 import re
 from collections.abc import Iterator
 
 from labsmith.checks.verdict import Check
+from labsmith.facts.parse_kernel import iommu_log_evidence
 from labsmith.facts.snapshot import HostFacts
 
-# Kernel log lines that only appear when an IOMMU is up (Intel VT-d or AMD-Vi).
-IOMMU_ON = re.compile(
-    r"DMAR: IOMMU enabled|AMD-Vi: Found IOMMU|AMD-Vi: AMD IOMMUv2|Adding to iommu group"
-    r"|iommu: Default domain type|DMAR-IR: Enabled IRQ remapping|AMD-Vi: Interrupt remapping"
-)
-IOMMU_OFF = re.compile(r"DMAR: IOMMU disabled|AMD-Vi: AMD IOMMU disabled|DMAR: Disable IOMMU")
 IRQ_REMAP_ON = re.compile(r"DMAR-IR: Enabled IRQ remapping|AMD-Vi: Interrupt remapping enabled")
 IRQ_REMAP_OFF = re.compile(
     r"IRQ remapping was disabled|Not enabling interrupt remapping|No interrupt remapping support"
@@ -59,30 +56,47 @@ def _log(facts: HostFacts, pattern: re.Pattern[str]) -> str | None:
     return next((line for line in facts.kernel_log.messages if pattern.search(line)), None)
 
 
+def _missing(facts: HostFacts, name: str, what: str) -> str:
+    """Why a file's facts are absent: the error its command printed, or that it is not there."""
+    error = facts.failures.get(name)
+    return f"{what} failed ({error})" if error else f"no {what} output in the snapshot"
+
+
 def _cpu_virtualization(facts: HostFacts) -> Check:
     if facts.cpu is None:
-        return Check("cpu.virtualization", "unknown", "no cpuinfo in the snapshot")
+        return Check(
+            "cpu.virtualization", "unknown", _missing(facts, "cpuinfo", "cat /proc/cpuinfo")
+        )
     flags = facts.cpu.flags
     if "vmx" in flags or "svm" in flags:
         kind = "VT-x (vmx)" if "vmx" in flags else "AMD-V (svm)"
         return Check("cpu.virtualization", "pass", f"{kind} is on")
+    if (guest := facts.vm_guest) is not None:
+        return Check(
+            "cpu.virtualization",
+            "unknown",
+            f"VM guest ({guest}): VT-x/AMD-V belong to the host; this guest is not offered "
+            "them, which matters only if it must run VMs itself (then enable nested "
+            "virtualization on the host and give the guest the host CPU type)",
+        )
     vendor = facts.cpu.vendor or "the CPU"
     setting = "SVM Mode" if vendor == "AuthenticAMD" else "Intel Virtualization Technology (VT-x)"
-    inside = (
-        " (this host is itself a VM: enable nested virtualization)" if "hypervisor" in flags else ""
-    )
     return Check(
         "cpu.virtualization",
         "fail",
-        f"{vendor} shows neither vmx nor svm in /proc/cpuinfo{inside}; enable "
+        f"{vendor} shows neither vmx nor svm in /proc/cpuinfo; enable "
         f"{setting} in the firmware setup",
     )
 
 
 def _boot_mode(facts: HostFacts) -> Check:
     if facts.uefi is None:
+        error = facts.failures.get("efi")
+        seen = f" (ls /sys/firmware/efi failed: {error})" if error else ""
         return Check(
-            "boot.uefi", "unknown", "the snapshot does not show whether /sys/firmware/efi exists"
+            "boot.uefi",
+            "unknown",
+            f"the snapshot does not show whether /sys/firmware/efi exists{seen}",
         )
     if facts.uefi:
         return Check("boot.uefi", "pass", "booted in UEFI mode")
@@ -119,6 +133,14 @@ def _iommu_active(facts: HostFacts) -> Check:
             "pass",
             f"{len(listing.groups)} IOMMU groups in /sys/kernel/iommu_groups",
         )
+    if (guest := facts.vm_guest) is not None:
+        return Check(
+            "iommu.active",
+            "unknown",
+            f"VM guest ({guest}): the IOMMU belongs to the host; this guest has no IOMMU "
+            "groups of its own, which it needs only to pass devices on to VMs of its own "
+            "(a vIOMMU, e.g. Proxmox machine: q35,viommu=intel)",
+        )
     if listing is not None:
         return Check(
             "iommu.active",
@@ -127,12 +149,36 @@ def _iommu_active(facts: HostFacts) -> Check:
             "IOMMU/AMD-Vi (AMD) in the firmware setup, and on Intel add intel_iommu=on "
             "to the kernel command line",
         )
-    if line := _log(facts, IOMMU_OFF):
+    return _iommu_from_log(facts)
+
+
+def _iommu_from_log(facts: HostFacts) -> Check:
+    """The kernel log's word when there is no group listing: a message printed only with the
+    IOMMU translating wins over one that says it is off (it cannot be both in one boot)."""
+    if facts.kernel_log is None:
+        seen = _missing(facts, "dmesg", "dmesg")
+        return Check("iommu.active", "unknown", f"no IOMMU group listing, and {seen}")
+    evidence = iommu_log_evidence(facts.kernel_log)
+    if evidence.active:
         return Check(
-            "iommu.active", "fail", f"the kernel says {line!r}; remove the setting that disables it"
+            "iommu.active", "pass", f"the kernel log shows the IOMMU up: {evidence.active[0]!r}"
         )
-    if line := _log(facts, IOMMU_ON):
-        return Check("iommu.active", "pass", f"the kernel log shows the IOMMU up: {line!r}")
+    if evidence.disabled:
+        return Check(
+            "iommu.active",
+            "fail",
+            f"the kernel says {evidence.disabled[0]!r}: the IOMMU is off; enable VT-d "
+            "(Intel) or IOMMU/AMD-Vi (AMD) in the firmware setup and remove intel_iommu=off "
+            "or amd_iommu=off from the kernel command line",
+        )
+    if evidence.hardware_only:
+        return Check(
+            "iommu.active",
+            "unknown",
+            f"the firmware describes VT-d ({evidence.hardware_only[0]!r}) but the kernel log "
+            "shows no IOMMU group; kernels that leave VT-d off by default need "
+            "intel_iommu=on on the command line",
+        )
     return Check(
         "iommu.active",
         "unknown",
@@ -144,7 +190,14 @@ def _iommu_active(facts: HostFacts) -> Check:
 def _interrupt_remapping(facts: HostFacts) -> Check:
     if line := _log(facts, IRQ_REMAP_ON):
         return Check("iommu.interrupt_remapping", "pass", f"the kernel log says {line!r}")
-    if line := _log(facts, IRQ_REMAP_OFF):
+    if (line := _log(facts, IRQ_REMAP_OFF)) and (guest := facts.vm_guest):
+        return Check(
+            "iommu.interrupt_remapping",
+            "unknown",
+            f"VM guest ({guest}): interrupt remapping belongs to the host's IOMMU; the "
+            f"guest kernel says {line!r}",
+        )
+    if line:
         return Check(
             "iommu.interrupt_remapping",
             "warn",
@@ -152,6 +205,8 @@ def _interrupt_remapping(facts: HostFacts) -> Check:
             "vfio_iommu_type1.allow_unsafe_interrupts=1 (less isolation); enable "
             "x2APIC/interrupt remapping in the firmware if it offers it",
         )
+    if facts.kernel_log is None:
+        return Check("iommu.interrupt_remapping", "unknown", _missing(facts, "dmesg", "dmesg"))
     return Check(
         "iommu.interrupt_remapping",
         "unknown",
@@ -172,7 +227,16 @@ def _cmdline_iommu_parameters(facts: HostFacts) -> Iterator[Check]:
             "IOMMU is on whenever the firmware enables it: remove amd_iommu=" + amd,
         )
     for key in ("intel_iommu", "amd_iommu"):
-        if cmdline.last(key) == "off":
+        if cmdline.last(key) != "off":
+            continue
+        if (guest := facts.vm_guest) is not None:
+            yield Check(
+                "cmdline.iommu",
+                "warn",
+                f"VM guest ({guest}): {key}=off turns off only a vIOMMU the host may give "
+                "this guest; passthrough into the guest is set up on the host",
+            )
+        else:
             yield Check(
                 "cmdline.iommu",
                 "fail",
@@ -250,7 +314,9 @@ def _nvidia_driver(facts: HostFacts) -> Check:
 def _dkms_headers(facts: HostFacts) -> Check:
     dkms = facts.dkms
     if dkms is None:
-        return Check("driver.dkms_headers", "unknown", "no dkms status in the snapshot")
+        return Check(
+            "driver.dkms_headers", "unknown", _missing(facts, "dkms-status", "dkms status")
+        )
     if dkms.missing_headers_for:
         kernels = ", ".join(dkms.missing_headers_for)
         proxmox = any(kernel.endswith("-pve") for kernel in dkms.missing_headers_for)
@@ -286,5 +352,5 @@ def _nouveau(facts: HostFacts) -> Check:
         )
     if facts.pci_devices is None:
         # A quiet kernel log is no proof: only lspci -k shows which driver holds each GPU.
-        return Check("driver.nouveau", "unknown", "no lspci -k in the snapshot")
+        return Check("driver.nouveau", "unknown", _missing(facts, "lspci", "lspci -k"))
     return Check("driver.nouveau", "pass", "nouveau holds no GPU")

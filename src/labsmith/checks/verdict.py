@@ -33,6 +33,9 @@ class GpuVerdict:
     driver: str | None
     passthrough: Status
     reasons: tuple[Check, ...] = field(default_factory=tuple)
+    # nvidia-smi's GPU UUID (GPU-...): stable across reboots and slot moves, unlike the
+    # address, so services pin GPUs by it (CUDA_VISIBLE_DEVICES=GPU-...).
+    uuid: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -42,4 +45,5 @@ class GpuVerdict:
             "driver": self.driver,
             "passthrough": self.passthrough,
             "reasons": [reason.as_dict() for reason in self.reasons],
+            "uuid": self.uuid,
         }

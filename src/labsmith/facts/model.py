@@ -31,6 +31,15 @@ class ResizableBar:
 
 
 @dataclass(frozen=True)
+class PciLink:
+    """A PCIe link as ``lspci -vv`` shows it: ``LnkCap`` (what the device can train to) or
+    ``LnkSta`` (what it trained to). A field lspci printed as "unknown" is None."""
+
+    speed_gts: float | None  # 16.0 for "Speed 16GT/s"
+    width: int | None  # 16 for "Width x16"
+
+
+@dataclass(frozen=True)
 class PciDevice:
     """One device block of ``lspci -nnk`` / ``-nkk`` / ``-nnkvvv`` / ``-vvv``."""
 
@@ -44,6 +53,8 @@ class PciDevice:
     bars: tuple[PciBar, ...] = ()
     resizable_bars: tuple[ResizableBar, ...] = ()
     subsystem: str | None = None
+    link_capable: PciLink | None = None  # LnkCap, from -vv
+    link_status: PciLink | None = None  # LnkSta, from -vv
 
     @property
     def slot(self) -> str:
@@ -57,6 +68,9 @@ class IommuMember:
     class_code: str | None = None  # when the listing shows [0300]
     vendor_device: str | None = None  # when the listing shows [10de:2204]
     description: str = ""
+    # iommu.sh's "[R]": the device has a sysfs reset file (the kernel can reset it alone);
+    # None when the listing does not say
+    reset: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +114,19 @@ class KernelLog:
     """dmesg or ``journalctl -k``: the messages, with timestamps and host prefixes removed."""
 
     messages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IommuLogEvidence:
+    """What a kernel log says about the IOMMU, each a tuple of the messages that say it."""
+
+    active: tuple[str, ...] = ()  # only printed once an IOMMU translates DMA
+    disabled: tuple[str, ...] = ()  # the kernel turned it off, or found none to use
+    # VT-d described by the firmware (DMAR table, interrupt remapping), which on its own
+    # does not show DMA remapping on: kernels without intel_iommu=on leave it off
+    hardware_only: tuple[str, ...] = ()
+    # "Hypervisor detected: KVM": the kernel runs as a VM guest
+    hypervisor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,11 +179,20 @@ class NvidiaGpu:
     mig_current: str | None  # "Enabled" | "Disabled" | None when N/A
     mig_pending: str | None
     mig_devices: tuple[MigDevice, ...] = ()
+    # NVML's two display flags mean different things (nvmlDeviceGetDisplayActive and
+    # nvmlDeviceGetDisplayMode, https://docs.nvidia.com/deploy/nvml-api/group__nvmlDeviceQueries.html):
+    # <display_active>: "a display is initialized on the device", e.g. an X server "has
+    # allocated memory for the screen" -- it can be active with no monitor attached.
     display_active: bool | None = None
-    # <display_attached> Yes/No (schema v13), or the older <display_mode> Enabled/Disabled
+    # <display_attached> Yes/No (schema v13), or the older <display_mode> Enabled/Disabled:
+    # "a physical display (e.g. monitor) is currently connected to any of the device's
+    # connectors" -- a cable, not a desktop; it holds no VRAM by itself.
     display_attached: bool | None = None
     persistence_mode: bool | None = None
     processes: tuple[str, ...] = ()  # process names using the GPU (Xorg, ollama ...)
+    vendor_device: str | None = None  # "10de:2216", from <pci_device_id>
+    # VRAM the driver keeps for itself (<fb_memory_usage><reserved>): never free for a model.
+    reserved_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +211,10 @@ class RocmGpu:
     vram_total_bytes: int | None
     vram_used_bytes: int | None
     driver_version: str | None = None
+    vendor_device: str | None = None  # "1002:738c", from "Device ID" (older: "GPU ID")
+    # VIS_VRAM: the VRAM the CPU can map through the BAR; 256 MiB when Above 4G decoding /
+    # Resizable BAR are off, however large the VRAM.
+    visible_vram_bytes: int | None = None
 
 
 # ---- system --------------------------------------------------------------------------------

@@ -25,6 +25,9 @@ _ON_OFF = {"Enabled": True, "Disabled": False, "Yes": True, "No": False}
 # Where a MIG device's profile name would be: nvidia-smi's XML carries none as of schema
 # v13, but a future one may, and wrappers that annotate the XML use these names.
 _MIG_PROFILE_TAGS = ("profile", "profile_name", "gpu_instance_profile")
+# <pci_device_id>221610DE</pci_device_id> (the text form prints "0x221610DE"): the PCI
+# config space's first dword, device id in the high 16 bits and vendor id in the low 16.
+_PCI_DEVICE_ID = re.compile(r"^(?:0x)?(?P<device>[0-9a-f]{4})(?P<vendor>[0-9a-f]{4})$", re.I)
 
 
 def parse_nvidia_smi_xml(text: str) -> NvidiaSmiReport:
@@ -74,7 +77,14 @@ def _parse_gpu(gpu: ET.Element) -> NvidiaGpu:
             for process in gpu.findall("processes/process_info")
             if (name := _text(process, "process_name")) is not None
         ),
+        vendor_device=_vendor_device(_text(gpu, "pci/pci_device_id")),
+        reserved_bytes=_memory(gpu, "fb_memory_usage/reserved"),
     )
+
+
+def _vendor_device(pci_device_id: str | None) -> str | None:
+    ids = _PCI_DEVICE_ID.match(pci_device_id) if pci_device_id else None
+    return f"{ids['vendor']}:{ids['device']}".lower() if ids else None
 
 
 def _parse_mig_device(position: int, mig: ET.Element) -> MigDevice:
@@ -127,9 +137,18 @@ _JSON_START = re.compile(r"^\{", re.MULTILINE)
 # Older rocm-smi releases name the product by series, newer by SKU or model; the first
 # that is shown (and not "N/A") names it. Key case differs between releases too.
 _PRODUCT_KEYS = ("card series", "card sku", "card model", "device name")
+# rocm-smi 4.x wrote AMD's vendor id into every "Card ..." key: that names no product.
+_VENDOR_ID_AS_PRODUCT = "0x1002"
+# The device id: "Device ID" since ROCm 5, "GPU ID" before; "0x738c".
+_DEVICE_ID_KEYS = ("device id", "gpu id")
+_DEVICE_ID = re.compile(r"^(?:0x)?(?P<device>[0-9a-f]{1,4})$", re.IGNORECASE)
+# rocm-smi reports AMD GPUs only (amdgpu's sysfs), so the vendor is AMD's PCI id.
+_AMD_VENDOR_ID = "1002"
 _PCI_BUS_KEY = "pci bus"
 _VRAM_TOTAL_KEY = "vram total memory (b)"
 _VRAM_USED_KEY = "vram total used memory (b)"
+# --showmeminfo vis_vram (in --showallinfo): the CPU-visible part of VRAM, the BAR's size.
+_VISIBLE_VRAM_TOTAL_KEY = "vis_vram total memory (b)"
 _SYSTEM_KEY = "system"
 _DRIVER_VERSION_KEY = "driver version"
 
@@ -168,12 +187,28 @@ def _parse_card(card: str, fields: object, driver_version: str | None) -> RocmGp
         card=card,
         pci_address=normalise_address(address) if address else None,
         product_name=next(
-            (found for key in _PRODUCT_KEYS if (found := _json_text(values, key))), None
+            (
+                found
+                for key in _PRODUCT_KEYS
+                if (found := _json_text(values, key)) and found.lower() != _VENDOR_ID_AS_PRODUCT
+            ),
+            None,
         ),
         vram_total_bytes=_json_int(values, _VRAM_TOTAL_KEY),
         vram_used_bytes=_json_int(values, _VRAM_USED_KEY),
         driver_version=driver_version,
+        vendor_device=_amd_vendor_device(values),
+        visible_vram_bytes=_json_int(values, _VISIBLE_VRAM_TOTAL_KEY),
     )
+
+
+def _amd_vendor_device(values: Mapping[str, object]) -> str | None:
+    for key in _DEVICE_ID_KEYS:
+        text = _json_text(values, key)
+        device = _DEVICE_ID.match(text) if text else None
+        if device is not None:
+            return f"{_AMD_VENDOR_ID}:{int(device['device'], 16):04x}"
+    return None
 
 
 def _lowercase_keys(value: object) -> dict[str, object]:

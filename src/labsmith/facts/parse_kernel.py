@@ -7,7 +7,14 @@ as a message (kernel log) or skipped (DKMS, cmdline prompts).
 
 import re
 
-from labsmith.facts.model import Cmdline, DkmsModule, DkmsStatus, KernelLog, NvidiaSmiFailure
+from labsmith.facts.model import (
+    Cmdline,
+    DkmsModule,
+    DkmsStatus,
+    IommuLogEvidence,
+    KernelLog,
+    NvidiaSmiFailure,
+)
 
 # Captures pasted from a terminal keep the command that made them: "$ cat /proc/cmdline".
 _SHELL_PROMPT = "$ "
@@ -80,6 +87,62 @@ def _strip_log_prefix(line: str) -> str:
         if found is not None:
             return line[found.end() :]
     return line
+
+
+# ---- what the kernel log says about the IOMMU -----------------------------------------------
+
+# Messages the kernel prints only once an IOMMU translates DMA for devices.
+_IOMMU_ACTIVE = re.compile(
+    # drivers/iommu/iommu.c, iommu_group_add_device(): "pci 0000:00:00.0: Adding to iommu
+    # group 0"; before 5.x "iommu: Adding device 0000:00:00.0 to group 0"
+    r"Adding to iommu group \d+|iommu: Adding device \S+ to group \d+"
+    # drivers/iommu/intel/iommu.c, platform_optin_force_iommu(): firmware asked for DMA
+    # protection (Thunderbolt), so the IOMMU is on whatever the command line says
+    r"|Intel-IOMMU force enabled due to platform opt in"
+    # drivers/iommu/intel/iommu.c, intel_iommu_init(): the last line of a successful init
+    r"|Intel\(R\) Virtualization Technology for Directed I/O"
+    # drivers/iommu/intel/iommu.c, intel_iommu_setup(): intel_iommu=on was read
+    r"|DMAR: IOMMU enabled"
+    # drivers/iommu/amd/init.c: iommu_init_pci() "Found IOMMU cap 0x40" (older kernels
+    # "Found IOMMU at 0000:00:00.2 cap 0x40"), print_iommu_info() "Extended features (...)",
+    # and "Interrupt remapping enabled" once the IOMMUs are up
+    r"|AMD-Vi: Found IOMMU|AMD-Vi: Extended features|AMD-Vi: Interrupt remapping enabled"
+    # drivers/iommu/amd/iommu_v2.c (until 6.7), amd_iommu_v2_init(): only with an IOMMU up
+    r"|AMD IOMMUv2 loaded and initialized"
+)
+# Messages that say the kernel turned the IOMMU off or has none to use.
+_IOMMU_DISABLED = re.compile(
+    # drivers/iommu/intel/iommu.c, intel_iommu_setup(): intel_iommu=off
+    r"DMAR: IOMMU disabled"
+    # drivers/iommu/amd/init.c, state_next(): amd_iommu=off ("... on kernel command-line"
+    # before 5.1)
+    r"|AMD IOMMU disabled"
+    # drivers/iommu/amd/iommu_v2.c, amd_iommu_v2_init(): no IOMMU with v2 features, which
+    # on the AMD desktop boards that print it means AMD-Vi is off in the firmware
+    r"|AMD IOMMUv2 functionality not available"
+)
+# VT-d described by the firmware: drivers/iommu/intel/dmar.c, parse_dmar_table() "Host
+# address width", dmar_parse_one_drhd() "DRHD base"; drivers/iommu/intel/irq_remapping.c,
+# intel_enable_irq_remapping() "Enabled IRQ remapping in x2apic mode". Interrupt remapping
+# runs without DMA remapping (intel_iommu=off leaves it on), so none of these proves groups.
+_IOMMU_HARDWARE = re.compile(
+    r"DMAR: Host address width|DMAR: DRHD base|DMAR-IR: Enabled IRQ remapping"
+)
+# arch/x86/kernel/cpu/hypervisor.c, init_hypervisor_platform(): "Hypervisor detected: KVM"
+_HYPERVISOR = re.compile(r"Hypervisor detected: \S+")
+
+
+def iommu_log_evidence(log: KernelLog) -> IommuLogEvidence:
+    def matching(pattern: re.Pattern[str]) -> tuple[str, ...]:
+        return tuple(message for message in log.messages if pattern.search(message))
+
+    hypervisor = next((m for m in log.messages if _HYPERVISOR.search(m)), None)
+    return IommuLogEvidence(
+        active=matching(_IOMMU_ACTIVE),
+        disabled=matching(_IOMMU_DISABLED),
+        hardware_only=matching(_IOMMU_HARDWARE),
+        hypervisor=hypervisor,
+    )
 
 
 # ---- dkms status ---------------------------------------------------------------------------

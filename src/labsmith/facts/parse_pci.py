@@ -8,7 +8,14 @@ skip what they do not recognise instead of failing: text output has no syntax to
 import re
 from dataclasses import dataclass, field
 
-from labsmith.facts.model import IommuListing, IommuMember, PciBar, PciDevice, ResizableBar
+from labsmith.facts.model import (
+    IommuListing,
+    IommuMember,
+    PciBar,
+    PciDevice,
+    PciLink,
+    ResizableBar,
+)
 
 # A PCI address, the domain optional: "01:00.0", "0000:01:00.0", "10000:e0:06.0" (VMD).
 _ADDRESS = r"(?:[0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]"
@@ -23,6 +30,11 @@ _DEVICE_HEADER = re.compile(rf"^(?P<address>{_ADDRESS})\s+(?P<rest>.*)$")
 _NAMED_CLASS = re.compile(r"^(?P<name>[^\[\]:]*?)\s*\[(?P<code>[0-9a-fA-F]{4})\]:\s*(?P<rest>.*)$")
 # "0300: 1002:67df (rev ef)" (-n without the second n: numbers only)
 _NUMERIC_CLASS = re.compile(r"^(?P<code>[0-9a-fA-F]{4}):\s*(?P<rest>.*)$")
+# "Class 0300: Device 1002:67df (rev cf)": lspci -vv on a host without pci.ids (no -n)
+_UNNAMED_CLASS = re.compile(
+    r"^Class (?P<code>[0-9a-fA-F]{4}):\s*"
+    r"(?P<rest>Device (?P<ids>[0-9a-fA-F]{4}:[0-9a-fA-F]{4})\b.*)$"
+)
 # "1002:67df (rev ef)": the vendor:device that opens a numeric header's remainder
 _NUMERIC_IDS = re.compile(r"^(?P<ids>[0-9a-fA-F]{4}:[0-9a-fA-F]{4})\b")
 # "[10de:2204]": lspci -nn's vendor:device; the last such pair on a line is the device's
@@ -42,15 +54,73 @@ _REBAR = re.compile(
 )
 # "64MB", one of the sizes after "supported:"
 _REBAR_SIZE = re.compile(r"(?P<number>\d+)(?P<unit>[KMGT]?)B\b")
+# "LnkCap:\tPort #0, Speed 16GT/s, Width x16, ASPM L1, ..." and
+# "LnkSta:\tSpeed 2.5GT/s (downgraded), Width x4 (downgraded)"; lspci prints "Speed unknown"
+# for a rate it cannot name.
+_LINK_SPEED = re.compile(r"\bSpeed (?:(?P<speed>\d+(?:\.\d+)?)GT/s|unknown)")
+_LINK_WIDTH = re.compile(r"\bWidth x(?P<width>\d+)")
 
-# "IOMMU Group 14 01:00.0 VGA ...", "IOMMU group 0", "IOMMU Group 0:", "IOMMU Group * ..."
-_GROUP_LINE = re.compile(r"^IOMMU\s+group\s+(?P<group>\d+|\*)\s*:?\s*(?P<rest>.*)$", re.IGNORECASE)
+# "IOMMU Group 14 01:00.0 VGA ...", "IOMMU group 0", "IOMMU Group 0:", "IOMMU Group * ...",
+# and the scripts that drop the "IOMMU": "Group 12:\t[1002:7480] [R] 03:00.0 ..." (iommu.sh),
+# "Group:  0   0000:00:00.0 Host bridge [0600]: ..." (IOMMU-viewer's iommu_viewer.sh)
+_GROUP_LINE = re.compile(
+    r"^(?:IOMMU\s+)?group\s*:?\s*(?P<group>\d+|\*)(?:\s*:|\s|$)\s*(?P<rest>.*)$", re.IGNORECASE
+)
 # "/sys/kernel/iommu_groups/14/devices/0000:01:00.0", or ".../14/devices:" from `ls`
 _SYSFS_LINE = re.compile(
     rf"/sys/kernel/iommu_groups/(?P<group>\d+)/devices(?:/(?P<address>{_ADDRESS}))?"
 )
 # "  00:01.0 Host bridge [0600]: ..." -- a member line under a group header
 _MEMBER_LINE = re.compile(rf"^(?P<address>{_ADDRESS})(?:\s+(?P<rest>.*))?$")
+# "[1002:7480] [R] 03:00.0  VGA compatible controller    Navi 33 [...]": a device line of
+# iommu.sh (https://gist.github.com/r15ch13/ba2d738985fce8990a4e9f32d07c6ada), which prints
+# `lspci -nm`'s ids, "[R]" when the device has a sysfs reset file, then `lspci -mm`'s class
+# name padded to 40 columns and the device name.
+_IOMMU_SH_MEMBER = re.compile(
+    rf"^\[(?P<ids>[0-9a-fA-F]{{4}}:[0-9a-fA-F]{{4}})\]\s+(?P<reset>\[R\]\s+)?"
+    rf"(?P<address>{_ADDRESS})\s+(?P<rest>.*)$"
+)
+# "USB:\t\t[1d6b:0002]\t\t Bus 001 Device 001 ...": a USB device behind the controller above,
+# not a PCI function of the group
+_IOMMU_SH_USB = "USB:"
+# "lrwxrwxrwx 1 root root 0 Feb  4 10:29 0000:00:1f.0 -> ../../../../devices/pci0000:00/...":
+# `ls -l /sys/kernel/iommu_groups/*/devices`, under a ".../N/devices:" header
+_LS_LONG_LINK = re.compile(rf"\s(?P<address>{_ADDRESS}) -> ")
+# "   Driver: pcieport": what iommu_viewer.sh appends to a bound device's line
+_TRAILING_DRIVER = re.compile(r"\s+Driver:\s*\S+\s*$")
+# `pvesh get /nodes/NODE/hardware/pci --pci-class-blacklist ""`: a box-drawn table whose
+# header row names the columns ("class", "device", "id", "iommugroup", "vendor", ...)
+_TABLE_BAR = "│"
+# "0x030000": the table's class is class, subclass and programming interface
+_TABLE_HEX = re.compile(r"^0x(?P<hex>[0-9a-fA-F]+)$")
+# lspci's class names (pciutils pci.ids, "C" lines) for listings that print the name without
+# the [code]: iommu.sh. Only the classes an isolation verdict needs to tell apart.
+_CLASS_CODES = {
+    "vga compatible controller": "0300",
+    "3d controller": "0302",
+    "display controller": "0380",
+    "host bridge": "0600",
+    "isa bridge": "0601",
+    "pci bridge": "0604",
+    "audio device": "0403",
+    "multimedia audio controller": "0401",
+    "usb controller": "0c03",
+    "smbus": "0c05",
+    "serial bus controller": "0c80",
+    "sata controller": "0106",
+    "raid bus controller": "0104",
+    "non-volatile memory controller": "0108",
+    "ethernet controller": "0200",
+    "network controller": "0280",
+    "ram memory": "0500",
+    "memory controller": "0580",
+    "communication controller": "0780",
+    "system peripheral": "0880",
+    "iommu": "0806",
+    "signal processing controller": "1180",
+    "encryption controller": "1080",
+    "non-essential instrumentation": "1300",
+}
 
 _BINARY_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 # Captures pasted from a terminal keep the command that made them: "$ lspci -nnk".
@@ -83,6 +153,8 @@ class _DeviceBlock:
     resizable_bars: list[ResizableBar] = field(default_factory=list)
     # Only "BAR N:" lines inside a Physical Resizable BAR capability are resizable BARs.
     in_resizable_bar: bool = False
+    link_capable: PciLink | None = None
+    link_status: PciLink | None = None
 
     def build(self) -> PciDevice:
         return PciDevice(
@@ -96,6 +168,8 @@ class _DeviceBlock:
             bars=tuple(self.bars),
             resizable_bars=tuple(self.resizable_bars),
             subsystem=self.subsystem,
+            link_capable=self.link_capable,
+            link_status=self.link_status,
         )
 
 
@@ -133,6 +207,9 @@ def _parse_header(address: str, rest: str) -> PciDevice:
         leading_ids = _NUMERIC_IDS.match(numeric["rest"])
         vendor_device = leading_ids["ids"] if leading_ids else None
         return _header(address, numeric["code"], "", vendor_device, numeric["rest"])
+    unnamed = _UNNAMED_CLASS.match(rest)
+    if unnamed is not None:
+        return _header(address, unnamed["code"], "", unnamed["ids"], unnamed["rest"])
     # Without -n there are no numbers: "VGA compatible controller: NVIDIA Corporation ..."
     class_name, _, description = rest.partition(":")
     return _header(address, None, class_name.strip(), None, description.strip())
@@ -164,6 +241,11 @@ def _read_detail(block: _DeviceBlock, detail: str) -> None:
         block.modules = tuple(module.strip() for module in value.split(",") if module.strip())
     elif key == "Subsystem":
         block.subsystem = value
+    elif key == "LnkCap" and block.link_capable is None:
+        # A device has one PCI Express capability; the first LnkCap/LnkSta are its link.
+        block.link_capable = _parse_link(value)
+    elif key == "LnkSta" and block.link_status is None:
+        block.link_status = _parse_link(value)
     elif (capability := _CAPABILITY.match(detail)) is not None:
         # "Virtual Resizable BAR" (SR-IOV VFs) uses the same lines; only the physical one
         # tells what the firmware gave the card itself.
@@ -175,6 +257,15 @@ def _read_detail(block: _DeviceBlock, detail: str) -> None:
             block.bars.append(bar)
     elif block.in_resizable_bar and (rebar := _REBAR.match(detail)) is not None:
         block.resizable_bars.append(_parse_resizable_bar(rebar))
+
+
+def _parse_link(text: str) -> PciLink:
+    speed = _LINK_SPEED.search(text)
+    width = _LINK_WIDTH.search(text)
+    return PciLink(
+        speed_gts=float(speed["speed"]) if speed and speed["speed"] else None,
+        width=int(width["width"]) if width else None,
+    )
 
 
 def _parse_region(index: int, rest: str) -> PciBar | None:
@@ -210,15 +301,24 @@ def _size_bytes(size: re.Match[str]) -> int:
 
 def parse_iommu_groups(text: str) -> IommuListing:
     """A listing of IOMMU groups in any shape people paste: one device per line with its
-    group, group headers over indented devices, or raw sysfs paths."""
+    group, group headers over indented devices (tab-separated iommu.sh included), raw or
+    ``ls -l`` sysfs paths, or Proxmox's ``pvesh .../hardware/pci`` table."""
     groups: dict[int, list[IommuMember]] = {}
     empty_glob = False
     # The group that unprefixed device lines belong to; None before any header and after
     # "IOMMU Group *", whose devices belong to no group at all.
     current: int | None = None
+    columns: dict[str, int] | None = None
     for raw_line in text.splitlines():
         line = raw_line.strip().strip(_PASTE_QUOTES).strip()
-        if not line or raw_line.startswith(_SHELL_PROMPT):
+        if not line or raw_line.startswith(_SHELL_PROMPT) or line.startswith(_IOMMU_SH_USB):
+            continue
+        if line.startswith(_TABLE_BAR):
+            cells = [cell.strip() for cell in line.strip(_TABLE_BAR).split(_TABLE_BAR)]
+            if "iommugroup" in cells:
+                columns = {name: position for position, name in enumerate(cells)}
+            elif columns is not None and (row := _table_row(cells, columns)) is not None:
+                _add_member(groups.setdefault(row[0], []), row[1])
             continue
         member_text = line
         if (group_line := _GROUP_LINE.match(line)) is not None:
@@ -232,6 +332,8 @@ def parse_iommu_groups(text: str) -> IommuListing:
             current = int(sysfs["group"])
             groups.setdefault(current, [])
             member_text = sysfs["address"] or ""
+        elif (link := _LS_LONG_LINK.search(line)) is not None:
+            member_text = link["address"]
         member = _parse_member(member_text)
         if member is not None and current is not None:
             _add_member(groups[current], member)
@@ -242,10 +344,12 @@ def parse_iommu_groups(text: str) -> IommuListing:
 
 
 def _parse_member(text: str) -> IommuMember | None:
+    if (script := _IOMMU_SH_MEMBER.match(text)) is not None:
+        return _iommu_sh_member(script)
     line = _MEMBER_LINE.match(text)
     if line is None:
         return None
-    description = (line["rest"] or "").strip()
+    description = _TRAILING_DRIVER.sub("", (line["rest"] or "").strip())
     named = _NAMED_CLASS.match(description)
     ids = _BRACKETED_IDS.findall(description)
     return IommuMember(
@@ -253,6 +357,47 @@ def _parse_member(text: str) -> IommuMember | None:
         class_code=named["code"].lower() if named else None,
         vendor_device=ids[-1].lower() if ids else None,
         description=description,
+    )
+
+
+def _iommu_sh_member(line: re.Match[str]) -> IommuMember:
+    # The class name is padded to 40 columns, so two or more spaces end it; a name that
+    # fills the column leaves a single space, and then only a known name can be split off.
+    rest = line["rest"].strip()
+    code = _CLASS_CODES.get(re.split(r"\s{2,}", rest, maxsplit=1)[0].lower())
+    if code is None:
+        lowered = rest.lower()
+        code = next((c for n, c in _CLASS_CODES.items() if lowered.startswith(n + " ")), None)
+    return IommuMember(
+        address=normalise_address(line["address"]),
+        class_code=code,
+        vendor_device=line["ids"].lower(),
+        description=" ".join(rest.split()),
+        reset=line["reset"] is not None,
+    )
+
+
+def _table_row(cells: list[str], columns: dict[str, int]) -> tuple[int, IommuMember] | None:
+    """One device row of the pvesh table: its group and member; None for ruler rows and
+    devices without a group."""
+
+    def cell(name: str) -> str:
+        position = columns.get(name)
+        return cells[position] if position is not None and position < len(cells) else ""
+
+    address, group = cell("id"), cell("iommugroup")
+    if _DOMAIN_AND_SLOT.fullmatch(address.lower()) is None or not group.isdigit():
+        return None
+    class_hex = _TABLE_HEX.match(cell("class"))
+    vendor, device = _TABLE_HEX.match(cell("vendor")), _TABLE_HEX.match(cell("device"))
+    vendor_device = (
+        f"{int(vendor['hex'], 16):04x}:{int(device['hex'], 16):04x}" if vendor and device else None
+    )
+    return int(group), IommuMember(
+        address=normalise_address(address),
+        class_code=class_hex["hex"].lower().zfill(6)[:4] if class_hex else None,
+        vendor_device=vendor_device,
+        description=cell("device_name"),
     )
 
 

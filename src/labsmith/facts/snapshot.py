@@ -7,8 +7,9 @@ failed" (no /sys/firmware/efi: legacy boot) can be told apart.
 """
 
 import json
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,21 @@ class HostFacts:
     os_release: OsRelease | None = None
     uname: Uname | None = None
     dkms: DkmsStatus | None = None
+    # file name -> why its command gave no output: the error it printed instead
+    # ("bash: lspci: command not found"), or the exit status the manifest records
+    failures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def vm_guest(self) -> str | None:
+        """What shows this snapshot was taken inside a VM, or None: the CPU's hypervisor
+        flag (set by every hypervisor for its guests) or the kernel's "Hypervisor detected"."""
+        if self.cpu is not None and "hypervisor" in self.cpu.flags:
+            return "/proc/cpuinfo has the hypervisor flag"
+        if self.kernel_log is not None:
+            line = parse_kernel.iommu_log_evidence(self.kernel_log).hypervisor
+            if line is not None:
+                return f"the kernel log says {line!r}"
+        return None
 
 
 _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
@@ -105,6 +121,65 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
 }
 
 
+# A line a shell or a command prints instead of output. Each shell words "not found" its own
+# way: bash "bash: lspci: command not found" / "-bash: line 1: lspci: command not found",
+# dash "sh: 1: lspci: not found", busybox ash "sh: lspci: not found", zsh
+# "zsh: command not found: lspci"; coreutils and util-linux name the path and the errno
+# ("ls: cannot access '/sys/firmware/efi': No such file or directory", busybox
+# "ls: /sys/firmware/efi: No such file or directory"); sudo -n "sudo: a password is required".
+_SHELL_ERROR = re.compile(
+    r"^(?:-?\w*sh|zsh|ash)(?:: line \d+|: \d+)?: (?:\S+: )?(?:command )?not found\b"
+    r"|^zsh: command not found: "
+    r"|^sudo: "
+    r"|^[\w.-]+: .*(?:No such file or directory|Permission denied|Operation not permitted"
+    r"|command not found|Cannot find any working access method)"
+)
+# What `ls /sys/firmware/efi` prints when the directory is missing: the kernel creates it
+# only when booted by UEFI firmware (drivers/firmware/efi/efi.c, efisubsys_init()).
+_NO_SUCH_FILE = "No such file or directory"
+# Files whose whole content is an error by design.
+_ERROR_FILES = {"nvidia-smi.err"}
+# Pasted captures keep the command line that made them: "$ lspci -nnk", "# dmesg".
+_SHELL_PROMPT_PREFIXES = ("$ ", "# ")
+# The first character of each structured file's format. A tool that printed prose instead
+# ("ERROR:root:Driver not initialized", "Option \"-j\" is unknown") failed; text that opens
+# like the format but breaks it is refused by the parser (exit 2), as crafted input.
+_FORMAT_OPENERS = {
+    "nvidia-smi.xml": "<",
+    "rocm-smi.json": "{[",
+    "lsblk.json": "{[",
+    "ip-link.json": "[{",
+}
+
+
+def command_failure(text: str) -> str | None:
+    """The error a command printed instead of its output, or None when the text is output.
+
+    A file counts as a failure only when every line is such an error: a listing script's
+    warning ("lsiommu: 3: lsiommu: shopt: not found") above real output leaves the output."""
+    lines = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.startswith(_SHELL_PROMPT_PREFIXES)
+    ]
+    if lines and all(_SHELL_ERROR.search(line) for line in lines):
+        return lines[0]
+    return None
+
+
+def _failure(name: str, text: str) -> str | None:
+    error = command_failure(text)
+    openers = _FORMAT_OPENERS.get(name)
+    output = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.startswith(_SHELL_PROMPT_PREFIXES)
+    ]
+    if error is None and openers is not None and output and output[0][0] not in openers:
+        return output[0]
+    return error
+
+
 def strip_source_line(text: str) -> str:
     """Captures kept as test fixtures start with a ``# SOURCE: <url>`` provenance line."""
     if text.startswith("# SOURCE:"):
@@ -119,19 +194,25 @@ def load_snapshot(directory: Path) -> HostFacts:
         )
     statuses = _manifest_statuses(directory)
     found: dict[str, Any] = {}
+    failures: dict[str, str] = {}
     for name, (attribute, parser) in _PARSERS.items():
         path = directory / name
+        if not path.is_file():
+            continue
         # A command that failed leaves no usable output, except nvidia-smi's error text.
-        failed = statuses.get(name, 0) != 0 and name != "nvidia-smi.err"
-        if not path.is_file() or failed:
+        if statuses.get(name, 0) != 0 and name not in _ERROR_FILES:
+            failures[name] = f"exit status {statuses[name]}"
             continue
         text = strip_source_line(path.read_text(errors="replace"))
+        if name not in _ERROR_FILES and (error := _failure(name, text)) is not None:
+            failures[name] = error
+            continue
         try:
             found[attribute] = parser(text)
         except ValueError as error:
             raise SnapshotError(f"{path}: cannot parse it: {error}") from None
     found["uefi"] = _uefi(directory, statuses)
-    return HostFacts(source=directory, **found)
+    return HostFacts(source=directory, failures=failures, **found)
 
 
 def _manifest_statuses(directory: Path) -> dict[str, int]:
@@ -150,8 +231,14 @@ def _manifest_statuses(directory: Path) -> dict[str, int]:
 
 
 def _uefi(directory: Path, statuses: dict[str, int]) -> bool | None:
-    if (directory / "efi").is_file() and statuses.get("efi", 0) == 0:
-        return True
+    path = directory / "efi"
     if statuses.get("efi", 0) != 0:
         return False  # the collector ran `ls /sys/firmware/efi` and it failed: legacy boot
-    return None
+    if not path.is_file():
+        return None
+    error = command_failure(strip_source_line(path.read_text(errors="replace")))
+    if error is None:
+        return True
+    # ls's "No such file or directory" proves the directory missing: a BIOS (CSM) boot. Any
+    # other error ("ls: command not found", "Permission denied") proves nothing.
+    return False if _NO_SUCH_FILE in error else None
