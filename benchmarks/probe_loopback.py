@@ -1,11 +1,13 @@
 """Probe this machine over SSH on loopback; compare with running the same commands locally.
 
 Starts a throwaway OpenSSH sshd on 127.0.0.1 (the launcher the integration tests use),
-collects a snapshot N times with ``collect_snapshot`` (one connection, one channel per
-command), and prints the wall time per probe (best and median), each command's median time
-from the manifests, and the same commands run here with ``subprocess`` (what a local-only
-collector would cost). The difference is the price of SSH: the handshake once per probe, and
-per command a channel plus the remote login shell's start-up (which reads ~/.bashrc).
+collects a snapshot N times with ``collect_snapshot`` both ways (all commands in one channel,
+the default, and the old one channel per command), and prints the wall time per probe (best
+and median), the share of it spent connecting and authenticating (a bare connect, timed N
+times), each command's median time from the manifests, and the same commands run here with
+``subprocess`` (what a local-only collector would cost). The difference is the price of SSH:
+the handshake once per probe, and per channel a round trip plus the remote login shell's
+start-up (which reads ~/.bashrc). On a busy machine take the medians, not the best.
 Needs /usr/sbin/sshd (``make system-deps``). Run: ``.venv/bin/python benchmarks/probe_loopback.py``.
 """
 
@@ -19,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from labsmith.facts.collect import collect_snapshot
+from labsmith.facts.collect import _connect, collect_snapshot
 from labsmith.facts.snapshot import MANIFEST, SNAPSHOT_FILES
 from labsmith.facts.targets import SshTarget
 
@@ -29,23 +31,39 @@ sys.path.insert(0, str(REPO))
 from tests.integration.sshd import SSHD, LoopbackSshd, running_sshd  # noqa: E402
 
 
-def probe_over_ssh(
-    server: LoopbackSshd, workdir: Path, runs: int
-) -> tuple[list[float], dict[str, list[float]]]:
-    """Wall seconds of each probe, and each command's seconds per probe (from its manifest)."""
-    target = SshTarget(
+def loopback_target(server: LoopbackSshd) -> SshTarget:
+    return SshTarget(
         name="loopback",
         address=server.address,
         port=server.port,
         user=server.user,
         key_file=server.client_key,
     )
+
+
+def connect_only(server: LoopbackSshd, runs: int) -> list[float]:
+    """Seconds to connect, verify the host key and authenticate, then close: no commands."""
+    walls = []
+    for _run in range(runs):
+        started = time.perf_counter()
+        _connect(loopback_target(server), server.user, server.known_hosts, False, 10.0).close()
+        walls.append(time.perf_counter() - started)
+    return walls
+
+
+def probe_over_ssh(
+    server: LoopbackSshd, workdir: Path, runs: int, *, one_channel: bool
+) -> tuple[list[float], dict[str, list[float]]]:
+    """Wall seconds of each probe, and each command's seconds per probe (from its manifest)."""
+    target = loopback_target(server)
     walls: list[float] = []
     per_command: dict[str, list[float]] = {entry.name: [] for entry in SNAPSHOT_FILES}
     for run in range(runs):
-        destination = workdir / f"probe-{run}"
+        destination = workdir / f"probe-{one_channel}-{run}"
         started = time.perf_counter()
-        collect_snapshot(target, destination, known_hosts=server.known_hosts)
+        collect_snapshot(
+            target, destination, known_hosts=server.known_hosts, one_channel=one_channel
+        )
         walls.append(time.perf_counter() - started)
         commands = json.loads((destination / MANIFEST).read_text())["commands"]
         for name, entry in commands.items():
@@ -80,6 +98,8 @@ def milliseconds(seconds: float) -> str:
 
 def report(
     ssh: tuple[list[float], dict[str, list[float]]],
+    per_channel: tuple[list[float], dict[str, list[float]]],
+    connecting: list[float],
     local: tuple[list[float], dict[str, list[float]]],
     runs: int,
 ) -> None:
@@ -87,18 +107,22 @@ def report(
     local_walls, local_commands = local
     print(f"{len(SNAPSHOT_FILES)} commands, {runs} runs; milliseconds")
     print(f"{'':24}{'best':>9} {'median':>9}")
-    for label, walls in (("probe over SSH", ssh_walls), ("local subprocess", local_walls)):
+    rows = (
+        ("probe, one channel", ssh_walls),
+        ("probe, channel each", per_channel[0]),
+        ("connect + auth only", connecting),
+        ("local subprocess", local_walls),
+    )
+    for label, walls in rows:
         print(f"{label:24}{milliseconds(min(walls))} {milliseconds(statistics.median(walls))}")
+    share = statistics.median(connecting) / statistics.median(ssh_walls)
+    print(f"{'connect+auth share':24}{'':9} {share * 100:8.0f}%  (of the one-channel median)")
     commands_total = statistics.median(
         sum(seconds[run] for seconds in ssh_commands.values()) for run in range(runs)
     )
-    # Commands share the connection a few channels at a time, so their times add up to more
-    # than the probe's wall time; the ratio is how much the overlap saves.
-    print(f"{'sum of command times':24}{'':9} {milliseconds(commands_total)}")
-    overlap = commands_total / statistics.median(ssh_walls)
-    print(f"{'overlap (sum / wall)':24}{'':9} {overlap:8.1f}x")
+    print(f"{'sum of command times':24}{'':9} {milliseconds(commands_total)}  (one channel)")
     print()
-    print(f"per command (median){'':4}{'SSH':>9} {'local':>9} {'SSH-local':>9}")
+    print(f"per command (median){'':4}{'SSH':>9} {'local':>9} {'SSH-local':>9}  (one channel)")
     for entry in SNAPSHOT_FILES:
         over_ssh = statistics.median(ssh_commands[entry.name])
         here = statistics.median(local_commands[entry.name])
@@ -119,9 +143,11 @@ def main() -> int:
         server_dir = Path(workdir) / "sshd"
         server_dir.mkdir()
         with running_sshd(server_dir) as server:
-            ssh = probe_over_ssh(server, Path(workdir), arguments.runs)
+            ssh = probe_over_ssh(server, Path(workdir), arguments.runs, one_channel=True)
+            per_channel = probe_over_ssh(server, Path(workdir), arguments.runs, one_channel=False)
+            connecting = connect_only(server, arguments.runs)
         local = run_locally(arguments.runs)
-    report(ssh, local, arguments.runs)
+    report(ssh, per_channel, connecting, local, arguments.runs)
     return 0
 
 

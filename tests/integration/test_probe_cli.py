@@ -56,6 +56,8 @@ def test_probe_over_ssh_judges_this_machine(
     # This machine's cpuinfo and os-release were really read over SSH.
     assert (out / "testbox" / "cpuinfo").read_text().startswith("processor")
     assert result.exit_code == (1 if report["status"] == "fail" else 0)
+    # No nvidia-smi here: the topology command failed, so there is no GPU to place.
+    assert report["gpu_topology"] == []
 
 
 def test_saved_snapshot_is_judged_offline_the_same_way(
@@ -90,3 +92,23 @@ def test_unknown_inventory_host_exits_2(sshd: LoopbackSshd, tmp_path: Path) -> N
     result = probe("-i", str(lab), "nosuchhost")
     assert result.exit_code == 2
     assert "nosuchhost" in result.stderr
+
+
+def test_a_saved_gpu_topology_is_in_the_json(tmp_path: Path) -> None:
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "host"
+    snapshot = tmp_path / "a100"
+    snapshot.mkdir()
+    capture = fixture / "nvidia_topo_4x_a100_nv3_pairs_numa_0_8.txt"
+    (snapshot / "nvidia-smi-topo").write_text(capture.read_text())
+
+    result = probe("--snapshot", str(snapshot), "--json")
+
+    assert result.exit_code in (0, 1), result.output
+    topology = json.loads(result.stdout)["gpu_topology"]
+    assert [gpu["numa_node"] for gpu in topology] == [0, 0, 8, 8]
+    assert topology[2] == {
+        "index": 2,
+        "numa_node": 8,
+        "cpu_affinity": "64-127",
+        "links": {"0": "SYS", "1": "SYS", "2": "X", "3": "NV3"},
+    }

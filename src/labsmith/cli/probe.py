@@ -1,7 +1,9 @@
 """``labsmith probe``: collect a host snapshot over SSH (or read a saved one) and judge it."""
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.markup import escape
@@ -15,6 +17,19 @@ from labsmith.facts.snapshot import HostFacts, load_snapshot
 from labsmith.facts.targets import SshTarget, targets_from_inventory
 from labsmith.inventory.lab import PhysicalHost, build_lab
 from labsmith.inventory.sources import ResolvedInventory, load_inventory
+
+
+@dataclass(frozen=True)
+class _Judged:
+    report: ProbeReport
+    facts: HostFacts
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report, and the GPU topology (``nvidia-smi topo -m``) for placing vLLM's
+        tensor-parallel GPUs; [] where the snapshot has none."""
+        topology = self.facts.gpu_topology or ()
+        return {**self.report.as_dict(), "gpu_topology": [gpu.as_dict() for gpu in topology]}
+
 
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "unknown": "dim"}
 EXIT_FAILED, EXIT_UNREACHABLE = 1, 3
@@ -79,7 +94,7 @@ def probe(
     if snapshot is not None:
         host = _inventory_host(physical, inventory_host) if inventory_host else None
         facts = load_snapshot(snapshot)
-        reports = [judge(facts, inventory_host or snapshot.name, host)]
+        reports = [_Judged(judge(facts, inventory_host or snapshot.name, host), facts)]
         unreachable: dict[str, HostUnreachableError] = {}
     else:
         reports, unreachable = _probe_hosts(
@@ -88,7 +103,7 @@ def probe(
     _print(reports, unreachable, as_json)
     if unreachable:
         raise click.exceptions.Exit(EXIT_UNREACHABLE)
-    if any(report.failed for report in reports):
+    if any(judged.report.failed for judged in reports):
         raise click.exceptions.Exit(EXIT_FAILED)
 
 
@@ -123,7 +138,7 @@ def _probe_hosts(
     known_hosts: Path | None,
     accept_new_host_key: bool,
     quiet: bool,
-) -> tuple[list[ProbeReport], dict[str, HostUnreachableError]]:
+) -> tuple[list[_Judged], dict[str, HostUnreachableError]]:
     targets = _targets(hosts, inventory)
 
     def progress(target: SshTarget, outcome: CollectResult | HostUnreachableError) -> None:
@@ -150,12 +165,12 @@ def _probe_hosts(
             unreachable[target.name] = outcome
             continue
         facts: HostFacts = load_snapshot(outcome.destination)
-        reports.append(judge(facts, target.name, physical.get(target.name)))
+        reports.append(_Judged(judge(facts, target.name, physical.get(target.name)), facts))
     return reports, unreachable
 
 
 def _print(
-    reports: list[ProbeReport], unreachable: dict[str, HostUnreachableError], as_json: bool
+    reports: list[_Judged], unreachable: dict[str, HostUnreachableError], as_json: bool
 ) -> None:
     if as_json:
         document = {
@@ -171,7 +186,7 @@ def _print(
         )
         return
     console = make_console()
-    for report in reports:
+    for report in (judged.report for judged in reports):
         console.print(_checks_table(report))
         if report.gpus:
             console.print(_gpus_table(report))

@@ -1,10 +1,14 @@
-"""Collect a host snapshot over SSH: one connection per host, one channel per command.
+"""Collect a host snapshot over SSH: one connection per host, one channel for all commands.
 
-Only the read-only commands of ``SNAPSHOT_FILES`` are ever run. Each runs in its own channel
-of the one connection, a few at a time (each channel pays for the login shell's start-up,
-~150 ms when root's .bashrc runs pyenv), under ``/bin/sh`` with ``LC_ALL=C`` (the login
-shell may be anything, and the parsers read untranslated output) and a PATH that includes
-the sbin directories (dkms lives in /usr/sbin). A ``needs_root`` command run by a normal user
+Only the read-only commands of ``SNAPSHOT_FILES`` are ever run. They run one after another
+in one remote ``/bin/sh`` script (``remote_script``), which streams each command's stdout,
+stderr, exit status and time back as length-prefixed frames: one channel round trip and one
+login-shell start-up (~150 ms when root's .bashrc runs pyenv) instead of one per command.
+Where the script cannot run (no ``mktemp``, an unwritable /tmp) or a command hangs, the
+commands it did not report run the old way, each in its own channel, a few at a time.
+Either way each runs under ``/bin/sh`` with ``LC_ALL=C`` (the login shell may be anything,
+and the parsers read untranslated output) and a PATH that includes the sbin directories
+(dkms lives in /usr/sbin). A ``needs_root`` command run by a normal user
 goes through ``sudo -n`` first, which fails instead of asking for a password; when sudo is
 not allowed, the command runs unprivileged (dmesg_restrict makes plain ``dmesg`` fail, and
 ``lspci -vvv`` then hides the capabilities, but it still names devices and drivers).
@@ -23,6 +27,8 @@ import getpass
 import json
 import logging
 import os
+import re
+import secrets
 import select
 import shlex
 import socket
@@ -111,8 +117,14 @@ def collect_snapshot(
     known_hosts: Path | None = None,
     accept_new_host_key: bool = False,
     connect_timeout: float = 10.0,
+    one_channel: bool = True,
+    files: Sequence[SnapshotFile] = SNAPSHOT_FILES,
 ) -> CollectResult:
-    """Probe one host into ``destination``; nothing there changes unless the host answers."""
+    """Probe one host into ``destination``; nothing there changes unless the host answers.
+
+    ``one_channel=False`` runs each command in its own channel, as labsmith did before the
+    batched script (kept for comparison and as the fallback); ``files`` is for tests.
+    """
     started = time.monotonic()
     collected_at = datetime.now(UTC)
     user = target.user or getpass.getuser()
@@ -122,18 +134,15 @@ def collect_snapshot(
         if transport is None:  # connect() succeeded, so this is paramiko breaking its contract
             raise HostUnreachableError(f"{_where(target)}: the SSH connection closed at once")
         _make_private_directory(destination)
-        _remove_previous_snapshot(destination)
-        with ThreadPoolExecutor(max_workers=CHANNELS_AT_ONCE) as pool:
-            runs = pool.map(
-                lambda snapshot_file: _run_snapshot_command(
-                    transport, target, snapshot_file, as_root=user == "root"
-                ),
-                SNAPSHOT_FILES,
-            )
-            entries: dict[str, dict[str, Any]] = {}
-            for snapshot_file, run in zip(SNAPSHOT_FILES, runs, strict=True):
-                _write_output(destination, snapshot_file, run.output)
-                entries[snapshot_file.name] = _manifest_entry(snapshot_file, run)
+        _remove_previous_snapshot(destination, files)
+        as_root = user == "root"
+        runs = _run_in_one_channel(transport, target, files, as_root) if one_channel else {}
+        missing = [index for index in range(len(files)) if index not in runs]
+        runs.update(_run_in_channels(transport, target, files, missing, as_root))
+        entries: dict[str, dict[str, Any]] = {}
+        for index, snapshot_file in enumerate(files):
+            _write_output(destination, snapshot_file, runs[index].output)
+            entries[snapshot_file.name] = _manifest_entry(snapshot_file, runs[index])
     manifest = {
         "host": target.name,
         "address": target.address,
@@ -374,7 +383,216 @@ def _known_hosts_name(target: SshTarget) -> str:
     return target.address if target.port == 22 else f"[{target.address}]:{target.port}"
 
 
-# ---- running the commands ----------------------------------------------------------------
+# ---- running the commands: one channel, one script ---------------------------------------
+
+# A frame: "<token> <index> <exit status> <sudo used 0|1> <sudo status|-> <start ns> <end ns>
+# <stdout bytes> <stderr bytes>\n", then exactly that many bytes of stdout, then of stderr.
+# The lengths alone delimit the output, so no output can end a frame early, whatever it
+# prints; the per-run random token tells a frame from stray text (a noisy .bashrc).
+_FRAME = re.compile(
+    rb"(?P<index>\d+) (?P<status>\d+) (?P<sudo>[01]) (?P<refused>\d+|-) "
+    rb"(?P<started>\S+) (?P<ended>\S+) +(?P<stdout>\d+) +(?P<stderr>\d+)"
+)
+_MAX_HEADER = 4096
+# sh's exit status for a command killed by signal N is 128 + N; paramiko reports -1 for it.
+_SIGNALLED = 128
+
+
+def remote_script(files: Sequence[SnapshotFile], token: str, *, as_root: bool) -> str:
+    """The POSIX sh script that runs ``files`` in order and frames what each printed.
+
+    Each command's output goes to files in a private ``mktemp -d`` directory (umask 077:
+    dmesg read through sudo stays root's), so that stdout and stderr stay apart and their
+    lengths are known before they are sent. A ``needs_root`` command of a normal user is
+    tried through ``sudo -n`` first, then run unprivileged, as the per-channel path does.
+    """
+    # sudo resets the environment, so LC_ALL and PATH are set again inside it; the script's
+    # own environment (set where it is started) already has them for the rest.
+    privileged = f"sudo -n env LC_ALL=C PATH={COMMAND_PATH} /bin/sh -c"
+    lines = [
+        "umask 077",
+        f'd=$(mktemp -d 2>/dev/null) || {{ echo "{token} no-temp"; exit 0; }}',
+        "trap 'rm -rf \"$d\"' EXIT",
+        "trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM",
+        "now() { date +%s%N 2>/dev/null || echo -; }",
+        "frame() {",
+        f'  printf \'{token} %s %s %s %s %s %s %s %s\\n\' "$1" "$2" "$3" "$4" "$5" "$(now)" \\',
+        '    "$(wc -c <"$d/o")" "$(wc -c <"$d/e")"',
+        '  cat "$d/o" "$d/e"',
+        "}",
+        f'echo "{token} begin"',
+    ]
+    redirect = '</dev/null >"$d/o" 2>"$d/e"'
+    for index, snapshot_file in enumerate(files):
+        quoted = shlex.quote(snapshot_file.command)
+        command = f"/bin/sh -c {quoted} {redirect}"
+        lines.append("t=$(now)")
+        if snapshot_file.needs_root and not as_root:
+            lines += [
+                f'if {privileged} {quoted} {redirect}; then frame {index} 0 1 - "$t"',
+                f'else r=$?; {command}; frame {index} $? 0 "$r" "$t"; fi',
+            ]
+        else:
+            lines.append(f'{command}; frame {index} $? 0 - "$t"')
+    lines.append(f'echo "{token} end"')
+    return "\n".join(lines) + "\n"
+
+
+# What one frame tells: index in the files, output, used sudo, sudo's refusal, remote seconds.
+Frame = tuple[int, _Output, bool, int | None, float | None]
+
+
+class FrameReader:
+    """Cuts the script's stdout into frames as it arrives; a frame per finished command."""
+
+    def __init__(self, token: str, count: int) -> None:
+        self._header = token.encode() + b" "
+        self._count = count
+        self._buffer = bytearray()
+        self._started = False
+        self.finished = False
+        self.no_temp_directory = False
+
+    def feed(self, data: bytes) -> list[Frame]:
+        self._buffer.extend(data)
+        frames: list[Frame] = []
+        while not self.finished:
+            newline = self._buffer.find(b"\n")
+            if newline < 0:
+                if len(self._buffer) > _MAX_HEADER and self._started:
+                    raise ValueError("a frame header longer than any the script writes")
+                return frames
+            line = bytes(self._buffer[:newline])
+            if not self._started:
+                del self._buffer[: newline + 1]
+                # Whatever a login shell printed before the script started is not output.
+                self._started = line.endswith(self._header + b"begin")
+                self.no_temp_directory = line.endswith(self._header + b"no-temp")
+                self.finished = self.no_temp_directory
+                continue
+            if line == self._header + b"end":
+                del self._buffer[: newline + 1]
+                self.finished = True
+                break
+            frame = self._frame(line, newline)
+            if frame is None:
+                return frames  # its output has not all arrived yet
+            frames.append(frame)
+        return frames
+
+    def _frame(self, line: bytes, newline: int) -> Frame | None:
+        match = (
+            _FRAME.fullmatch(line[len(self._header) :]) if line.startswith(self._header) else None
+        )
+        if match is None or int(match["index"]) >= self._count:
+            raise ValueError(f"not a frame header: {line[:200]!r}")
+        out_size, err_size = int(match["stdout"]), int(match["stderr"])
+        body = newline + 1
+        if len(self._buffer) < body + out_size + err_size:
+            return None
+        stdout = bytes(self._buffer[body : body + out_size])
+        stderr = bytes(self._buffer[body + out_size : body + out_size + err_size])
+        del self._buffer[: body + out_size + err_size]
+        status = int(match["status"])
+        refused = None if match["refused"] == b"-" else int(match["refused"])
+        seconds = None
+        if match["started"].isdigit() and match["ended"].isdigit():
+            seconds = (int(match["ended"]) - int(match["started"])) / 1e9
+        output = _Output(status if status < _SIGNALLED else -1, stdout, stderr)
+        return int(match["index"]), output, match["sudo"] == b"1", refused, seconds
+
+
+def _run_in_one_channel(
+    transport: paramiko.Transport,
+    target: SshTarget,
+    files: Sequence[SnapshotFile],
+    as_root: bool,
+) -> dict[int, _CommandRun]:
+    """What the script reported, by index in ``files``; the caller runs the rest itself.
+
+    A command that sends no frame within ``COMMAND_TIMEOUT`` is recorded as timed out and
+    the channel closed, so that the commands after it can still run in their own channels.
+    """
+    token = f"labsmith-{secrets.token_hex(16)}"
+    reader = FrameReader(token, len(files))
+    script = remote_script(files, token, as_root=as_root)
+    runs: dict[int, _CommandRun] = {}
+    command_line = f"env LC_ALL=C PATH={COMMAND_PATH} /bin/sh -c {shlex.quote(script)}"
+    try:
+        channel = transport.open_session(timeout=COMMAND_TIMEOUT)
+        try:
+            channel.exec_command(command_line)
+            channel.shutdown_write()
+            _read_frames(channel, reader, runs, len(files))
+        finally:
+            channel.close()
+    except (OSError, EOFError, paramiko.SSHException) as error:
+        raise HostUnreachableError(
+            f"{_where(target)}: the SSH connection failed while running the snapshot "
+            f"commands: {error or type(error).__name__}"
+        ) from None
+    except ValueError as error:
+        log.warning("%s: the snapshot script's output broke off (%s)", target.name, error)
+    if reader.no_temp_directory:
+        log.info("%s: no private temporary directory; one channel per command", target.name)
+    return runs
+
+
+def _read_frames(
+    channel: paramiko.Channel, reader: FrameReader, runs: dict[int, _CommandRun], count: int
+) -> None:
+    last = time.monotonic()
+    while not reader.finished:
+        deadline = last + COMMAND_TIMEOUT
+        if channel.recv_ready():
+            data = channel.recv(_READ_CHUNK)
+        elif channel.recv_stderr_ready():
+            channel.recv_stderr(_READ_CHUNK)  # the script itself writes nothing there
+            continue
+        elif channel.eof_received or channel.closed:
+            return
+        else:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                hung = len(runs)  # the script runs the commands in order
+                if hung < count:
+                    runs[hung] = _CommandRun(
+                        _Output(-1, b"", b"", timed_out=True), COMMAND_TIMEOUT, used_sudo=False
+                    )
+                return
+            select.select([channel], [], [], remaining)
+            continue
+        if not data:
+            return
+        now = time.monotonic()
+        for index, output, used_sudo, refused, seconds in reader.feed(data):
+            runs[index] = _CommandRun(
+                output,
+                seconds if seconds is not None else now - last,
+                used_sudo=used_sudo,
+                sudo_status=refused,
+            )
+            last = now
+
+
+def _run_in_channels(
+    transport: paramiko.Transport,
+    target: SshTarget,
+    files: Sequence[SnapshotFile],
+    indices: Sequence[int],
+    as_root: bool,
+) -> dict[int, _CommandRun]:
+    if not indices:
+        return {}
+    with ThreadPoolExecutor(max_workers=CHANNELS_AT_ONCE) as pool:
+        runs = pool.map(
+            lambda index: _run_snapshot_command(transport, target, files[index], as_root=as_root),
+            indices,
+        )
+        return dict(zip(indices, runs, strict=True))
+
+
+# ---- running the commands: one channel each ----------------------------------------------
 
 
 def _run_snapshot_command(
@@ -437,9 +655,9 @@ def _read_until_exit(channel: paramiko.Channel, deadline: float) -> _Output:
 # ---- writing the snapshot ----------------------------------------------------------------
 
 
-def _remove_previous_snapshot(destination: Path) -> None:
+def _remove_previous_snapshot(destination: Path, files: Sequence[SnapshotFile]) -> None:
     """Files of an earlier probe would read as this one's (a stale nvidia-smi.err above all)."""
-    for name in (*(entry.name for entry in SNAPSHOT_FILES), NVIDIA_SMI_FAILURE, MANIFEST):
+    for name in (*(entry.name for entry in files), NVIDIA_SMI_FAILURE, MANIFEST):
         (destination / name).unlink(missing_ok=True)
 
 

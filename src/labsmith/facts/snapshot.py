@@ -31,6 +31,7 @@ from labsmith.facts.model import (
     SecureBoot,
     Uname,
 )
+from labsmith.facts.parse_topology import GpuTopology, parse_nvidia_topo
 
 
 class SnapshotError(LabsmithError):
@@ -62,6 +63,7 @@ SNAPSHOT_FILES: tuple[SnapshotFile, ...] = (
     SnapshotFile("os-release", "cat /etc/os-release"),
     SnapshotFile("uname", "uname -a"),
     SnapshotFile("dkms-status", "dkms status 2>&1"),
+    SnapshotFile("nvidia-smi-topo", "nvidia-smi topo -m"),
 )
 MANIFEST = "manifest.json"
 
@@ -89,6 +91,7 @@ class HostFacts:
     # file name -> why its command gave no output: the error it printed instead
     # ("bash: lspci: command not found"), or the exit status the manifest records
     failures: dict[str, str] = field(default_factory=dict)
+    gpu_topology: tuple[GpuTopology, ...] | None = None
 
     @property
     def vm_guest(self) -> str | None:
@@ -118,6 +121,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "os-release": ("os_release", parse_system.parse_os_release),
     "uname": ("uname", parse_system.parse_uname),
     "dkms-status": ("dkms", parse_kernel.parse_dkms_status),
+    "nvidia-smi-topo": ("gpu_topology", parse_nvidia_topo),
 }
 
 
