@@ -5,26 +5,38 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
 from rich.table import Table
 
 from labsmith.cli.options import make_console, resolve_inventory
 from labsmith.cli.render import redact_json, shown
 from labsmith.errors import LabsmithError
-from labsmith.inventory.lab import build_lab
+from labsmith.inventory.lab import Lab, build_lab
 from labsmith.inventory.model import ModelRef
 from labsmith.inventory.sources import load_inventory
 from labsmith.sizing.fit import (
     ModelFit,
+    RuntimeOptions,
     display_reservations,
     fit_model,
     place_model,
     plan_lab,
 )
 from labsmith.sizing.gguf import spec_from_gguf
+from labsmith.sizing.gpu_support import Runtime
+from labsmith.sizing.ollama import DEFAULT_OLLAMA_VERSION, parse_version
 from labsmith.sizing.placement import GpuSlot, Placement
+from labsmith.sizing.vllm import GPU_MEMORY_UTILIZATION, VllmSettings
 from labsmith.units import format_size, parse_size
 
-VERDICT_STYLE = {"fits": "green", "tight": "yellow", "spills": "yellow", "does_not_fit": "bold red"}
+VERDICT_STYLE = {
+    "fits": "green",
+    "tight": "yellow",
+    "spills": "yellow",
+    "does_not_fit": "bold red",
+    "unsupported_gpu": "bold red",
+}
+REFUSED = ("does_not_fit", "unsupported_gpu")
 # Far beyond any model (the longest contexts are ~10M tokens, servers run tens of requests at
 # once), and small enough that the memory arithmetic stays exact.
 MAX_CONTEXT = 2**30
@@ -66,6 +78,24 @@ class FitInputError(LabsmithError):
 @click.option(
     "--runtime", type=click.Choice(["ollama", "vllm"]), default="ollama", show_default=True
 )
+@click.option(
+    "--ollama-version",
+    default=DEFAULT_OLLAMA_VERSION,
+    show_default=True,
+    help="Ollama release whose scheduler to follow (its estimate changed in 0.12.11 and 0.30).",
+)
+@click.option(
+    "--gpu-memory-utilization",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=GPU_MEMORY_UTILIZATION,
+    show_default=True,
+    help="vLLM: the share of each GPU it may use.",
+)
+@click.option(
+    "--max-num-batched-tokens",
+    type=click.IntRange(1, MAX_CONTEXT),
+    help="vLLM: tokens per scheduler step (default: vLLM's for the GPU, 2048 or 8192).",
+)
 @click.option("--ram", help="Memory left for layers that spill to the CPU, e.g. 64G.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def fit(
@@ -79,7 +109,10 @@ def fit(
     parallel: int,
     kv_cache: str,
     gpus: tuple[str, ...],
-    runtime: str,
+    runtime: Runtime,
+    ollama_version: str,
+    gpu_memory_utilization: float,
+    max_num_batched_tokens: int | None,
     ram: str | None,
     as_json: bool,
 ) -> None:
@@ -96,16 +129,35 @@ def fit(
             parallel=parallel,
             kv_cache=kv_cache,
         )
-        placement = _ad_hoc(ref, gguf, [_gpu(text, n) for n, text in enumerate(gpus)], runtime, ram)
+        options = _options(ollama_version, gpu_memory_utilization, max_num_batched_tokens)
+        slots = [_gpu(text, n) for n, text in enumerate(gpus)]
+        placement = _ad_hoc(ref, gguf, slots, runtime, ram, options)
         fits = [ModelFit("ad hoc", 0, runtime, 0, ref, placement)]
     else:
         # The typed lab only: validate's own fit rules would plan everything a second time.
         lab, _ = build_lab(load_inventory(resolve_inventory(inventory)))
         reserved = display_reservations(lab, snapshots) if snapshots else {}
         fits = plan_lab(lab, host, reserved)
-    _print(fits, as_json)
-    if any(f.placement is not None and f.placement.verdict == "does_not_fit" for f in fits):
+        topology = tensor_parallel_notes(lab, fits, snapshots) if snapshots else {}
+    _print(fits, as_json, topology if not (model or gguf) else {})
+    if any(f.placement is not None and f.placement.verdict in REFUSED for f in fits):
         raise click.exceptions.Exit(1)
+
+
+def _options(
+    ollama_version: str, gpu_memory_utilization: float, max_num_batched_tokens: int | None
+) -> RuntimeOptions:
+    try:
+        parse_version(ollama_version)
+    except ValueError as error:
+        raise FitInputError(f"--ollama-version: {error}") from None
+    return RuntimeOptions(
+        ollama_version=ollama_version,
+        vllm=VllmSettings(
+            gpu_memory_utilization=gpu_memory_utilization,
+            max_num_batched_tokens=max_num_batched_tokens,
+        ),
+    )
 
 
 def _gpu(text: str, index: int) -> GpuSlot:
@@ -129,17 +181,22 @@ def _size(option: str, text: str) -> int:
 
 
 def _ad_hoc(
-    ref: ModelRef, gguf: Path | None, gpus: list[GpuSlot], runtime: str, ram: str | None
+    ref: ModelRef,
+    gguf: Path | None,
+    gpus: list[GpuSlot],
+    runtime: Runtime,
+    ram: str | None,
+    options: RuntimeOptions,
 ) -> Placement:
     cpu_free = _size("--ram", ram) if ram else None
     if gguf is None:
-        result = fit_model(ref, gpus, runtime, cpu_free)
+        result = fit_model(ref, gpus, runtime, cpu_free, options)
         if isinstance(result, str):
             raise FitInputError(result)
         return result
     try:
         spec = spec_from_gguf(gguf)
-        return place_model(spec, "FILE", ref, gpus, runtime, cpu_free)
+        return place_model(spec, "FILE", ref, gpus, runtime, cpu_free, options)
     except ValueError as error:  # GgufError included: it names the file and the key
         raise FitInputError(str(error)) from None
 
@@ -164,6 +221,8 @@ def fit_json(item: ModelFit) -> dict[str, Any]:
         "kv_bytes": placement.memory.kv_bytes,
         "overhead_bytes": placement.overhead_bytes,
         "total_bytes": placement.total_bytes,
+        "estimate_bytes": placement.estimate_bytes,
+        "max_context": placement.max_context,
         "fits": placement.fits,
         "verdict": placement.verdict,
         "reason": placement.reason,
@@ -177,6 +236,7 @@ def fit_json(item: ModelFit) -> dict[str, Any]:
                 "kv_bytes": d.kv_bytes,
                 "overhead_bytes": d.overhead_bytes,
                 "total_bytes": d.total_bytes,
+                "estimate_bytes": d.estimate_bytes,
                 "vram_bytes": d.vram_bytes,
                 "free_before_bytes": d.free_before_bytes,
                 "headroom_bytes": d.headroom_bytes,
@@ -186,15 +246,67 @@ def fit_json(item: ModelFit) -> dict[str, Any]:
     }
 
 
-def _print(fits: list[ModelFit], as_json: bool) -> None:
+def tensor_parallel_notes(
+    lab: Lab, fits: list[ModelFit], snapshots: Path
+) -> dict[tuple[str, str], str]:
+    """For each vLLM model split over several GPUs of a probed host: what the host's GPU
+    topology (nvidia-smi topo -m) says about that group, keyed by (owner, model)."""
+    from labsmith.checks.topology import tensor_parallel_advice
+    from labsmith.facts.snapshot import load_snapshot
+
+    notes: dict[tuple[str, str], str] = {}
+    for item in fits:
+        placement = item.placement
+        host = lab.hosts.get(item.owner)
+        directory = snapshots / item.owner
+        if placement is None or placement.runtime != "vllm" or len(placement.devices) < 2:
+            continue
+        if host is None or not directory.is_dir():
+            continue
+        facts = load_snapshot(directory)
+        if not facts.gpu_topology or facts.nvidia_smi is None:
+            continue
+        # nvidia-smi numbers GPUs in PCI bus order, the order of its XML report.
+        index = {gpu.pci_address: n for n, gpu in enumerate(facts.nvidia_smi.gpus)}
+        pci = {gpu.name: gpu.pci for gpu in host.spec.gpus}
+        chosen = [index.get(pci.get(device.gpu, "")) for device in placement.devices]
+        if any(n is None for n in chosen):
+            continue
+        try:
+            advice = tensor_parallel_advice(
+                facts.gpu_topology, [n for n in chosen if n is not None]
+            )
+        except ValueError:
+            continue
+        if advice:
+            notes[(item.owner, item.model.name)] = advice
+    return notes
+
+
+def _print(fits: list[ModelFit], as_json: bool, topology: dict[tuple[str, str], str]) -> None:
     if as_json:
-        document = {"placements": [fit_json(item) for item in fits]}
+        document = {
+            "placements": [
+                {**fit_json(item), "topology": topology.get((item.owner, item.model.name))}
+                for item in fits
+            ]
+        }
         click.echo(json.dumps(redact_json(document), indent=2))
         return
     console = make_console()
     if not fits:
         console.print("no model-serving service with models (ollama, llama_cpp, vllm) here")
     table = Table(title="VRAM fit", title_justify="left")
+    numeric = (
+        "layers",
+        "weights",
+        "KV",
+        "overhead",
+        "total",
+        "estimate",
+        "free before",
+        "headroom",
+    )
     for column in (
         "where",
         "model",
@@ -204,15 +316,14 @@ def _print(fits: list[ModelFit], as_json: bool) -> None:
         "KV",
         "overhead",
         "total",
+        "estimate",
         "free before",
         "headroom",
         "verdict",
     ):
         table.add_column(
             column,
-            justify="right"
-            if column in ("layers", "weights", "KV", "overhead", "total", "free before", "headroom")
-            else "left",
+            justify="right" if column in numeric else "left",
         )
     for item in fits:
         _rows(table, item)
@@ -220,6 +331,25 @@ def _print(fits: list[ModelFit], as_json: bool) -> None:
     for item in fits:
         reason = item.placement.reason if item.placement else item.problem
         console.print(f"{shown(item.owner)} {shown(item.model.name)}: {shown(reason)}")
+        if item.placement is not None:
+            _notes(console, item.placement)
+        advice = topology.get((item.owner, item.model.name))
+        if advice:
+            console.print(f"  GPU topology: {shown(advice)}")
+
+
+def _notes(console: Console, placement: Placement) -> None:
+    estimate = placement.estimate_bytes
+    if estimate is not None and placement.devices:
+        allocated = placement.total_bytes + placement.cpu_bytes
+        console.print(
+            f"  Ollama's scheduler charges {format_size(estimate)} (the estimate column) for "
+            f"the {format_size(allocated)} it allocates"
+        )
+    if placement.max_context is not None:
+        console.print(f"  the largest context vLLM can serve here: {placement.max_context}")
+    if placement.fix:
+        console.print(f"  fix: {shown(placement.fix)}")
 
 
 def _rows(table: Table, item: ModelFit) -> None:
@@ -229,7 +359,7 @@ def _rows(table: Table, item: ModelFit) -> None:
     label = shown(f"{model.name} {model.quant or ''} ctx {model.context} x{model.parallel}")
     placement = item.placement
     if placement is None:
-        table.add_row(where, label, "-", "", "", "", "", "", "", "", "[dim]unknown[/]")
+        table.add_row(where, label, "-", "", "", "", "", "", "", "", "", "[dim]unknown[/]")
         return
     verdict = f"[{VERDICT_STYLE[placement.verdict]}]{placement.verdict}[/]"
     for d in placement.devices:
@@ -242,6 +372,7 @@ def _rows(table: Table, item: ModelFit) -> None:
             format_size(d.kv_bytes),
             format_size(d.overhead_bytes),
             format_size(d.total_bytes),
+            "" if d.estimate_bytes is None else format_size(d.estimate_bytes),
             format_size(d.free_before_bytes),
             format_size(max(d.headroom_bytes, 0)),
             verdict,
@@ -259,7 +390,8 @@ def _rows(table: Table, item: ModelFit) -> None:
             format_size(placement.cpu_bytes),
             "",
             "",
+            "",
             verdict,
         )
     elif not placement.devices:
-        table.add_row(where, label, "-", "", "", "", "", "", "", "", verdict)
+        table.add_row(where, label, "-", "", "", "", "", "", "", "", "", verdict)

@@ -258,6 +258,11 @@ class Service(Strict):
     gpus: list[Name] = []
     models: list[ModelRef] = []
     data_dir: str | None = None
+    # The model server's own settings that change what fits (labsmith.sizing): Ollama's
+    # scheduler differs by release (default: a current one); vLLM's memory budget.
+    ollama_version: Annotated[str, Field(pattern=r"^v?\d+\.\d+(\.\d+)?$")] | None = None
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    max_num_batched_tokens: int | None = Field(default=None, ge=1)
 
 
 # ---- guest -----------------------------------------------------------------------------

@@ -7,18 +7,39 @@ what the earlier ones left free.
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from labsmith.inventory.lab import Guest, Lab, PhysicalHost
 from labsmith.inventory.model import ModelRef, Service
 from labsmith.sizing.catalog import ModelSpec, UnknownModelError, find_model
-from labsmith.sizing.memory import model_memory
+from labsmith.sizing.gpu_support import Runtime, gpu_support
+from labsmith.sizing.memory import Memory, model_memory
+from labsmith.sizing.ollama import DEFAULT_OLLAMA_VERSION
 from labsmith.sizing.placement import GpuSlot, Placement, place_ollama, place_vllm
+from labsmith.sizing.vllm import GPU_MEMORY_UTILIZATION, VllmSettings
 
-MODEL_SERVERS = {"ollama": "ollama", "llama_cpp": "ollama", "vllm": "vllm"}
+MODEL_SERVERS: dict[str, Runtime] = {"ollama": "ollama", "llama_cpp": "ollama", "vllm": "vllm"}
 # What most Ollama library tags pull (older ones, e.g. mistral:7b, pull Q4_0).
 DEFAULT_QUANT = "Q4_K_M"
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """The service's runtime settings that change what fits."""
+
+    ollama_version: str = DEFAULT_OLLAMA_VERSION
+    vllm: VllmSettings = field(default_factory=VllmSettings)
+
+    @classmethod
+    def of(cls, service: Service) -> "RuntimeOptions":
+        return cls(
+            ollama_version=service.ollama_version or DEFAULT_OLLAMA_VERSION,
+            vllm=VllmSettings(
+                gpu_memory_utilization=service.gpu_memory_utilization or GPU_MEMORY_UTILIZATION,
+                max_num_batched_tokens=service.max_num_batched_tokens,
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -72,7 +93,9 @@ def _gpu_slots(
         host, names = node, set(owner.spec.guest.gpus)
         mode = "passthrough" if owner.spec.guest.type == "qemu" else "host"
     slots = {
-        gpu.name: GpuSlot(gpu.name, gpu.vram, reserved.get((host.name, gpu.name), 0))
+        gpu.name: GpuSlot(
+            gpu.name, gpu.vram, reserved.get((host.name, gpu.name), 0), gpu.vendor_device
+        )
         for gpu in host.spec.gpus
         if gpu.name in names and gpu.mode == mode
     }
@@ -83,8 +106,9 @@ def _plan_service(
     owner: str, index: int, service: Service, gpus: dict[str, GpuSlot], memory_free: int
 ) -> Iterator[ModelFit]:
     slots = [gpus[name] for name in (service.gpus or list(gpus)) if name in gpus]
+    options = RuntimeOptions.of(service)
     for model_index, model in enumerate(service.models):
-        fit = fit_model(model, slots, MODEL_SERVERS[service.kind], memory_free)
+        fit = fit_model(model, slots, MODEL_SERVERS[service.kind], memory_free, options)
         if isinstance(fit, str):
             yield ModelFit(owner, index, service.name, model_index, model, None, fit)
             continue
@@ -97,7 +121,11 @@ def _plan_service(
 
 
 def fit_model(
-    model: ModelRef, gpus: list[GpuSlot], runtime: str, cpu_bytes_free: int | None
+    model: ModelRef,
+    gpus: list[GpuSlot],
+    runtime: Runtime,
+    cpu_bytes_free: int | None,
+    options: RuntimeOptions = RuntimeOptions(),
 ) -> Placement | str:
     """The placement, or why the model cannot be sized."""
     try:
@@ -108,7 +136,9 @@ def fit_model(
             "with labsmith fit --gguf FILE"
         )
     try:
-        return place_model(spec, model.quant or DEFAULT_QUANT, model, gpus, runtime, cpu_bytes_free)
+        return place_model(
+            spec, model.quant or DEFAULT_QUANT, model, gpus, runtime, cpu_bytes_free, options
+        )
     except ValueError as error:
         return str(error)
 
@@ -118,19 +148,78 @@ def place_model(
     quant: str,
     model: ModelRef,
     gpus: list[GpuSlot],
-    runtime: str,
+    runtime: Runtime,
     cpu_bytes_free: int | None,
+    options: RuntimeOptions = RuntimeOptions(),
 ) -> Placement:
     """Size ``spec`` at ``quant`` with the model's settings and place it as ``runtime`` does."""
     memory = model_memory(spec, quant, model.context, model.parallel, model.kv_cache)
+    unusable = _unusable_gpu(spec, memory, gpus, runtime)
+    if unusable is not None:
+        return unusable
+    placement = _place(spec, memory, model, gpus, runtime, cpu_bytes_free, options)
+    # How the runtime reaches a GPU, where it needs something: an override, a fallback backend.
+    notes = [gpu_support(runtime, gpu.name, gpu.vendor_device).note for gpu in gpus]
+    how = "; ".join(f"{gpu.name}: {note}" for gpu, note in zip(gpus, notes, strict=True) if note)
+    return replace(placement, reason=f"{placement.reason} ({how})") if how else placement
+
+
+def _place(
+    spec: ModelSpec,
+    memory: Memory,
+    model: ModelRef,
+    gpus: list[GpuSlot],
+    runtime: Runtime,
+    cpu_bytes_free: int | None,
+    options: RuntimeOptions,
+) -> Placement:
     if runtime == "vllm":
-        return place_vllm(spec, memory, gpus)
-    return place_ollama(spec, memory, gpus, cpu_bytes_free)
+        return place_vllm(
+            spec,
+            memory,
+            gpus,
+            context=model.context,
+            parallel=model.parallel,
+            kv_type=model.kv_cache,
+            settings=options.vllm,
+        )
+    return place_ollama(
+        spec,
+        memory,
+        gpus,
+        cpu_bytes_free,
+        context=model.context,
+        parallel=model.parallel,
+        version=options.ollama_version,
+    )
+
+
+def _unusable_gpu(
+    spec: ModelSpec, memory: Memory, gpus: list[GpuSlot], runtime: Runtime
+) -> Placement | None:
+    """A placement refused because the runtime has no backend for one of the GPUs."""
+    for gpu in gpus:
+        support = gpu_support(runtime, gpu.name, gpu.vendor_device)
+        if not support.usable:
+            return Placement(
+                spec.name,
+                runtime,
+                memory,
+                (),
+                0,
+                0,
+                "unsupported_gpu",
+                f"{support.note}: {runtime} cannot start on it",
+                fix=support.fix,
+            )
+    return None
 
 
 def display_reservations(lab: Lab, snapshots: Path) -> dict[tuple[str, str], int]:
-    """VRAM in use on each display GPU when ``snapshots/<host>/`` was probed: the console
-    or desktop keeps it, so models cannot have it."""
+    """VRAM models cannot have, per GPU, from the ``snapshots/<host>/`` a probe saved: what
+    the driver reserves for itself (nvidia-smi's FB ``Reserved``; since R525 its ``Total``
+    is ``Reserved + Used + Free``), plus what the console or desktop holds on a GPU with a
+    display active. A monitor cable alone (``display_attached``) holds nothing."""
     # Only fit --snapshots reads probes: validate, which sizes every lab, skips importing
     # the snapshot parsers.
     from labsmith.facts.snapshot import load_snapshot
@@ -144,6 +233,11 @@ def display_reservations(lab: Lab, snapshots: Path) -> dict[tuple[str, str], int
         by_address = {gpu.pci_address: gpu for gpu in smi.gpus} if smi else {}
         for gpu in host.spec.gpus:
             seen = by_address.get(gpu.pci)
-            if seen and (seen.display_active or seen.display_attached) and seen.vram_used_bytes:
-                reserved[(host.name, gpu.name)] = seen.vram_used_bytes
+            if seen is None:
+                continue
+            held = (seen.reserved_bytes or 0) + (
+                (seen.vram_used_bytes or 0) if seen.display_active else 0
+            )
+            if held:
+                reserved[(host.name, gpu.name)] = held
     return reserved

@@ -17,8 +17,9 @@ Constants and where they come from:
   score matrix of one micro-batch; flash attention never materialises it, which leaves the
   output logits (the second term). A quantised KV cache needs flash attention (Ollama applies
   OLLAMA_KV_CACHE_TYPE only with it on), so q8_0/q4_0 imply it.
-- Each GPU that holds layers keeps a CUDA/ROCm context and allocator slack: Ollama reserves
-  457 MiB per GPU (its minimum memory per device).
+- What a runtime's scheduler reserves on each GPU beyond these (Ollama's 457 MiB minimum,
+  llama.cpp's 1 GiB fit margin, vLLM's profiled budget) is the runtime's, in
+  ``labsmith.sizing.ollama`` and ``labsmith.sizing.vllm``.
 """
 
 from dataclasses import dataclass
@@ -40,7 +41,6 @@ BITS_PER_WEIGHT = {
     "F16": 16.0,
 }
 BATCH = 512
-GPU_RUNTIME_BYTES = 457 * MIB
 # Context x parallel beyond this is no real setting (the longest contexts are ~10M tokens),
 # and much beyond it the float arithmetic of the estimate would overflow.
 MAX_CACHED_TOKENS = 2**40
