@@ -296,6 +296,20 @@ def test_rocm_smi_alone_gives_vendor_device_and_256m_vis_vram_means_rebar_off(
     assert "enable Above 4G Decoding and Resizable BAR in the firmware" in rebar.message
 
 
+def test_an_rdna2_consumer_card_needs_the_hsa_override_with_its_value(tmp_path: Path) -> None:
+    report = judged(tmp_path, {"rocm-smi.json": "rocmsmi_rx6700xt_rocm612_vis_vram_256M.json"})
+    [rx6700xt] = report.gpus
+    target = reason(rx6700xt, "gpu.rocm_target")
+    assert target.status == "warn"
+    assert "is gfx1031, not a target ROCm builds for" in target.message
+    assert "HSA_OVERRIDE_GFX_VERSION=10.3.0" in target.message
+
+
+def test_an_empty_lspci_does_not_hide_the_gpus_nvidia_smi_sees(tmp_path: Path) -> None:
+    report = judged(tmp_path, {"nvidia-smi.xml": "nvsmi_dual_rtx_a5000_v13.xml"}, {"lspci": ""})
+    assert [g.address for g in report.gpus] == ["0000:81:00.0", "0000:c1:00.0"]
+
+
 def test_mi100_with_all_vram_visible_has_rebar_on(tmp_path: Path) -> None:
     report = judged(tmp_path, {"rocm-smi.json": "rocmsmi_mi100_rocm602.json"})
     assert {reason(g, "gpu.rebar").status for g in report.gpus} == {"pass"}

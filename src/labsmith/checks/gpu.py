@@ -13,6 +13,7 @@ from labsmith.checks.verdict import Check, GpuVerdict, Status, worst
 from labsmith.facts.model import IommuListing, NvidiaGpu, PciDevice, RocmGpu
 from labsmith.facts.snapshot import HostFacts
 from labsmith.inventory.model import GpuMode
+from labsmith.sizing.gpu_support import hsa_override
 from labsmith.units import format_size
 
 GPU_CLASSES = {"0300", "0302", "0380"}
@@ -77,9 +78,10 @@ class SeenGpu:
 
 
 def find_gpus(facts: HostFacts) -> list[SeenGpu]:
-    """GPUs from lspci; without lspci, from an IOMMU listing that shows class codes, and
-    from nvidia-smi / rocm-smi (whose GPUs are, by definition, on the vendor driver)."""
-    if facts.pci_devices is not None:
+    """GPUs from lspci; without lspci (or with an empty one, as in a container that sees
+    no PCI bus), from an IOMMU listing that shows class codes, and from nvidia-smi /
+    rocm-smi (whose GPUs are, by definition, on the vendor driver)."""
+    if facts.pci_devices:
         return [SeenGpu(d, True) for d in facts.pci_devices if class_code(d) in GPU_CLASSES]
     found: dict[str, SeenGpu] = {}
     for group in facts.iommu.groups.values() if facts.iommu else ():
@@ -139,10 +141,11 @@ def gpu_verdicts(facts: HostFacts, intents: dict[str, GpuIntent]) -> list[GpuVer
             _bar_size(gpu, smi, rocm, vram, guest=guest),
             _link(gpu, vram),
             *_mig(gpu, smi),
+            *_rocm_target(gpu, rocm),
         ]
-        # BAR size and link width are about speed, not readiness; a GPU the host keeps
-        # needs no isolation.
-        ignored = {"gpu.rebar", "gpu.link"} | (
+        # BAR size and link width are about speed, and the ROCm target about what runs
+        # on the host, not readiness; a GPU the host keeps needs no isolation.
+        ignored = {"gpu.rebar", "gpu.link", "gpu.rocm_target"} | (
             {"gpu.isolation", "gpu.shared_group"} if intent and intent.mode == "host" else set()
         )
         statuses: list[Status] = [r.status for r in reasons if r.id not in ignored]
@@ -316,6 +319,22 @@ def _nvidia_gpu(gpu: PciDevice, facts: HostFacts) -> NvidiaGpu | None:
     if facts.nvidia_smi is None:
         return None
     return next((g for g in facts.nvidia_smi.gpus if g.pci_address == gpu.address), None)
+
+
+def _rocm_target(gpu: PciDevice, rocm: RocmGpu | None) -> Iterator[Check]:
+    """A consumer Radeon whose ISA is not one ROCm ships kernels for runs them only as the
+    nearest official target of its generation (the table labsmith's fit uses too)."""
+    if rocm is None or rocm.gfx_target is None:
+        return
+    value = hsa_override(rocm.gfx_target)
+    if value is not None:
+        yield Check(
+            "gpu.rocm_target",
+            "warn",
+            f"{gpu.address} is {rocm.gfx_target}, not a target ROCm builds for: set "
+            f"HSA_OVERRIDE_GFX_VERSION={value} for ROCm programs (Ollama, vLLM, PyTorch) to "
+            "use it",
+        )
 
 
 def _rocm_gpu(gpu: PciDevice, facts: HostFacts) -> RocmGpu | None:

@@ -215,6 +215,8 @@ class RocmGpu:
     # VIS_VRAM: the VRAM the CPU can map through the BAR; 256 MiB when Above 4G decoding /
     # Resizable BAR are off, however large the VRAM.
     visible_vram_bytes: int | None = None
+    # The ISA ROCm builds kernels for, e.g. "gfx1031" (rocm-smi's "GFX Version").
+    gfx_target: str | None = None
 
 
 # ---- system --------------------------------------------------------------------------------

@@ -149,6 +149,8 @@ _VRAM_TOTAL_KEY = "vram total memory (b)"
 _VRAM_USED_KEY = "vram total used memory (b)"
 # --showmeminfo vis_vram (in --showallinfo): the CPU-visible part of VRAM, the BAR's size.
 _VISIBLE_VRAM_TOTAL_KEY = "vis_vram total memory (b)"
+_GFX_VERSION_KEY = "gfx version"
+_GFX_TARGET = re.compile(r"^gfx[0-9a-f]{3,4}$")
 _SYSTEM_KEY = "system"
 _DRIVER_VERSION_KEY = "driver version"
 
@@ -199,7 +201,13 @@ def _parse_card(card: str, fields: object, driver_version: str | None) -> RocmGp
         driver_version=driver_version,
         vendor_device=_amd_vendor_device(values),
         visible_vram_bytes=_json_int(values, _VISIBLE_VRAM_TOTAL_KEY),
+        gfx_target=_gfx_target(values),
     )
+
+
+def _gfx_target(values: Mapping[str, object]) -> str | None:
+    text = _json_text(values, _GFX_VERSION_KEY)
+    return text.strip().lower() if text and _GFX_TARGET.match(text.strip().lower()) else None
 
 
 def _amd_vendor_device(values: Mapping[str, object]) -> str | None:
