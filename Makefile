@@ -121,6 +121,7 @@ test: $(INSTALLED) system-deps
 	printf '\n== tier durations\n'"$$durations"; exit $$status
 
 bench: $(INSTALLED) system-deps
+	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/validate_large_inventory.py
 	$(BIN)/python benchmarks/probe_loopback.py
 	$(BIN)/python benchmarks/sim_throughput.py
