@@ -246,6 +246,13 @@ def fit_json(item: ModelFit) -> dict[str, Any]:
     }
 
 
+COLUMNS = (
+    "where", "model", "device", "layers", "weights", "KV", "overhead", "total", "estimate",
+    "free before", "headroom", "verdict",
+)  # fmt: skip
+TEXT_COLUMNS = {"where", "model", "device", "verdict"}
+
+
 def tensor_parallel_notes(
     lab: Lab, fits: list[ModelFit], snapshots: Path
 ) -> dict[tuple[str, str], str]:
@@ -297,34 +304,8 @@ def _print(fits: list[ModelFit], as_json: bool, topology: dict[tuple[str, str], 
     if not fits:
         console.print("no model-serving service with models (ollama, llama_cpp, vllm) here")
     table = Table(title="VRAM fit", title_justify="left")
-    numeric = (
-        "layers",
-        "weights",
-        "KV",
-        "overhead",
-        "total",
-        "estimate",
-        "free before",
-        "headroom",
-    )
-    for column in (
-        "where",
-        "model",
-        "device",
-        "layers",
-        "weights",
-        "KV",
-        "overhead",
-        "total",
-        "estimate",
-        "free before",
-        "headroom",
-        "verdict",
-    ):
-        table.add_column(
-            column,
-            justify="right" if column in numeric else "left",
-        )
+    for column in COLUMNS:
+        table.add_column(column, justify="left" if column in TEXT_COLUMNS else "right")
     for item in fits:
         _rows(table, item)
     console.print(table)
