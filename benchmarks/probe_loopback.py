@@ -21,8 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from labsmith.facts.collect import _connect, collect_snapshot
+from labsmith.facts.collect import collect_snapshot
 from labsmith.facts.snapshot import MANIFEST, SNAPSHOT_FILES
+from labsmith.facts.ssh import connect
 from labsmith.facts.targets import SshTarget
 
 # The sshd launcher lives with the integration tests; this script reuses it from the checkout.
@@ -46,7 +47,7 @@ def connect_only(server: LoopbackSshd, runs: int) -> list[float]:
     walls = []
     for _run in range(runs):
         started = time.perf_counter()
-        _connect(loopback_target(server), server.user, server.known_hosts, False, 10.0).close()
+        connect(loopback_target(server), server.user, server.known_hosts, False, 10.0).close()
         walls.append(time.perf_counter() - started)
     return walls
 

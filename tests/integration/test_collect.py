@@ -15,11 +15,11 @@ import pytest
 from labsmith.facts.collect import (
     NVIDIA_SMI_FAILURE,
     CollectResult,
-    HostUnreachableError,
     collect_snapshot,
     collect_snapshots,
 )
 from labsmith.facts.snapshot import MANIFEST, SNAPSHOT_FILES, load_snapshot
+from labsmith.facts.ssh import HostUnreachableError
 from labsmith.facts.targets import InventoryHostError, SshTarget, targets_from_inventory
 from labsmith.inventory.sources import load_inventory
 from tests.integration.sshd import LoopbackSshd

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from labsmith.facts import collect
-from labsmith.facts.collect import Frame, FrameReader, collect_snapshot, remote_script
+from labsmith.facts.collect import collect_snapshot
 from labsmith.facts.snapshot import MANIFEST, SNAPSHOT_FILES, SnapshotFile
+from labsmith.facts.snapshot_script import Frame, FrameReader, remote_script
 from labsmith.facts.targets import SshTarget
 from tests.integration.sshd import LoopbackSshd
 

@@ -12,8 +12,9 @@ from rich.table import Table
 from labsmith.checks.probe_report import ProbeReport, judge
 from labsmith.cli.options import host_inventory_option, make_console
 from labsmith.errors import UnknownHostError
-from labsmith.facts.collect import CollectResult, HostUnreachableError, collect_snapshots
+from labsmith.facts.collect import CollectResult, collect_snapshots
 from labsmith.facts.snapshot import HostFacts, load_snapshot
+from labsmith.facts.ssh import HostUnreachableError
 from labsmith.facts.targets import SshTarget, targets_from_inventory
 from labsmith.inventory.lab import PhysicalHost, build_lab
 from labsmith.inventory.sources import ResolvedInventory, load_inventory

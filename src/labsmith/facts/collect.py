@@ -13,10 +13,8 @@ goes through ``sudo -n`` first, which fails instead of asking for a password; wh
 not allowed, the command runs unprivileged (dmesg_restrict makes plain ``dmesg`` fail, and
 ``lspci -vvv`` then hides the capabilities, but it still names devices and drivers).
 
-Host keys are verified as OpenSSH does with ``StrictHostKeyChecking=yes`` (or
-``accept-new`` with ``accept_new_host_key``): the system-wide and the user's known_hosts
-are read, an unknown key is refused with its fingerprint, a changed key is always refused.
-Authentication uses the SSH agent and key files only; labsmith never asks for a password.
+The connection, with its host key checks, is ``labsmith.facts.ssh``'s; the script and the
+reader of its frames are ``labsmith.facts.snapshot_script``'s.
 
 A snapshot holds what only root may read on the host (the kernel log through sudo, PCI
 capabilities, serial numbers), so it is written for its owner alone: directories 0700,
@@ -27,12 +25,9 @@ import getpass
 import json
 import logging
 import os
-import re
 import secrets
 import select
 import shlex
-import socket
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -43,47 +38,27 @@ from typing import Any
 
 import paramiko
 
-from labsmith.errors import LabsmithError
 from labsmith.facts.snapshot import MANIFEST, SNAPSHOT_FILES, SnapshotFile
+from labsmith.facts.snapshot_script import (
+    COMMAND_PATH,
+    CommandOutput,
+    FrameReader,
+    remote_script,
+)
+from labsmith.facts.ssh import HostUnreachableError, connect, where
 from labsmith.facts.targets import SshTarget
 
 log = logging.getLogger(__name__)
 
-SYSTEM_KNOWN_HOSTS = Path("/etc/ssh/ssh_known_hosts")
 NVIDIA_SMI_OUTPUT = "nvidia-smi.xml"
 NVIDIA_SMI_FAILURE = "nvidia-smi.err"  # what a failed nvidia-smi said: the checks explain it
 # nvidia-smi can hang for minutes on a wedged GPU; one command must not stall a whole probe.
 COMMAND_TIMEOUT = 120.0
 # OpenSSH's MaxSessions defaults to 10 channels per connection; stay well below it.
 CHANNELS_AT_ONCE = 4
-COMMAND_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _READ_CHUNK = 1 << 16
 SNAPSHOT_DIRECTORY_MODE = 0o700
 SNAPSHOT_FILE_MODE = 0o600
-# Probes of many hosts run in threads and may record new host keys in the same file.
-_known_hosts_lock = threading.Lock()
-
-
-class HostUnreachableError(LabsmithError):
-    """No trusted, authenticated SSH connection to a host (exit code 3).
-
-    DNS failure, refused connection, timeout, authentication failure, unknown or changed
-    host key. The message names the host, its address:port and how to fix it.
-    """
-
-    exit_code = 3
-
-
-class UnknownHostKeyError(HostUnreachableError):
-    """The host's key is in no known_hosts file. The advice on how to accept it depends on
-    the command (probe has --accept-new-host-key, build does not), so it is kept apart."""
-
-    def __init__(self, detail: str, accept: str = "pass --accept-new-host-key") -> None:
-        super().__init__(f"{detail}, or {accept}")
-        self.detail = detail
-
-    def advising(self, accept: str) -> "UnknownHostKeyError":
-        return UnknownHostKeyError(self.detail, accept)
 
 
 @dataclass(frozen=True)
@@ -95,16 +70,8 @@ class CollectResult:
 
 
 @dataclass(frozen=True)
-class _Output:
-    exit_status: int  # -1: killed by a signal or timed out
-    stdout: bytes
-    stderr: bytes
-    timed_out: bool = False
-
-
-@dataclass(frozen=True)
 class _CommandRun:
-    output: _Output
+    output: CommandOutput
     seconds: float
     used_sudo: bool
     sudo_status: int | None = None  # set when sudo -n was tried and refused or failed
@@ -128,11 +95,11 @@ def collect_snapshot(
     started = time.monotonic()
     collected_at = datetime.now(UTC)
     user = target.user or getpass.getuser()
-    client = _connect(target, user, known_hosts, accept_new_host_key, connect_timeout)
+    client = connect(target, user, known_hosts, accept_new_host_key, connect_timeout)
     with client:
         transport = client.get_transport()
         if transport is None:  # connect() succeeded, so this is paramiko breaking its contract
-            raise HostUnreachableError(f"{_where(target)}: the SSH connection closed at once")
+            raise HostUnreachableError(f"{where(target)}: the SSH connection closed at once")
         _make_private_directory(destination)
         _remove_previous_snapshot(destination, files)
         as_root = user == "root"
@@ -205,301 +172,7 @@ def collect_snapshots(
     return {name: outcomes[name] for name in unique}
 
 
-# ---- connecting --------------------------------------------------------------------------
-
-
-class _UnknownHostKeyError(paramiko.SSHException):
-    def __init__(self, known_hosts_name: str, key: paramiko.PKey) -> None:
-        super().__init__(known_hosts_name, key)
-        self.known_hosts_name = known_hosts_name
-        self.key = key
-
-
-class _RefuseUnknownHostKey(paramiko.MissingHostKeyPolicy):
-    """paramiko's RejectPolicy, but keeping the key so that the error can show its fingerprint."""
-
-    def missing_host_key(
-        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
-    ) -> None:
-        raise _UnknownHostKeyError(hostname, key)
-
-
-class _RecordNewHostKey(paramiko.MissingHostKeyPolicy):
-    """OpenSSH's ``accept-new``: trust a key seen for the first time and append it to a file.
-
-    Appending (rather than paramiko's save_host_keys) keeps the file's comments, hashed
-    names and @cert-authority lines.
-    """
-
-    def __init__(self, known_hosts: Path) -> None:
-        self._known_hosts = known_hosts
-
-    def missing_host_key(
-        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
-    ) -> None:
-        with _known_hosts_lock:
-            recorded = self._recorded_key(hostname, key.get_name())
-            if recorded is not None and recorded != key:
-                raise paramiko.BadHostKeyException(hostname, key, recorded)
-            if recorded is None:
-                self._append(f"{hostname} {key.get_name()} {key.get_base64()}\n")
-                log.info(
-                    "recorded the %s host key of %s in %s",
-                    key.fingerprint,
-                    hostname,
-                    self._known_hosts,
-                )
-        client.get_host_keys().add(hostname, key.get_name(), key)
-
-    def _recorded_key(self, hostname: str, key_type: str) -> paramiko.PKey | None:
-        """The key another probe of this run may have recorded since the file was read."""
-        if not self._known_hosts.is_file():
-            return None
-        entries = paramiko.HostKeys(str(self._known_hosts)).lookup(hostname)
-        return entries.get(key_type) if entries is not None else None
-
-    def _append(self, line: str) -> None:
-        self._known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        existing = self._known_hosts.read_bytes() if self._known_hosts.is_file() else b""
-        with self._known_hosts.open("a") as stream:
-            stream.write(line if not existing or existing.endswith(b"\n") else "\n" + line)
-
-
-def _connect(
-    target: SshTarget,
-    user: str,
-    known_hosts: Path | None,
-    accept_new_host_key: bool,
-    timeout: float,
-) -> paramiko.SSHClient:
-    user_known_hosts = known_hosts or Path("~/.ssh/known_hosts").expanduser()
-    if target.key_file is not None and not target.key_file.is_file():
-        raise HostUnreachableError(
-            f"{_where(target)}: SSH key file {target.key_file} not found; "
-            "fix ansible_ssh_private_key_file"
-        )
-    client = paramiko.SSHClient()
-    # Both files go to paramiko's "system" keys, which it reads but never rewrites.
-    for path in (SYSTEM_KNOWN_HOSTS, user_known_hosts):
-        try:
-            if path.is_file():
-                client.load_system_host_keys(str(path))
-        except OSError as error:
-            raise HostUnreachableError(
-                f"{_where(target)}: cannot read the known_hosts file {path}: {error.strerror}"
-            ) from None
-    client.set_missing_host_key_policy(
-        _RecordNewHostKey(user_known_hosts) if accept_new_host_key else _RefuseUnknownHostKey()
-    )
-    try:
-        sock = _open_socket(target, timeout)
-        client.connect(
-            target.address,
-            port=target.port,
-            username=user,
-            key_filename=str(target.key_file) if target.key_file else None,
-            allow_agent=True,
-            look_for_keys=True,
-            sock=sock,
-            timeout=timeout,
-            banner_timeout=timeout,
-            auth_timeout=timeout,
-            channel_timeout=timeout,
-        )
-    except (OSError, EOFError, paramiko.SSHException) as error:
-        client.close()
-        if isinstance(error, _UnknownHostKeyError):
-            raise UnknownHostKeyError(
-                _describe_unknown_key(target, user_known_hosts, error)
-            ) from None
-        raise HostUnreachableError(
-            _describe_connect_error(target, user, user_known_hosts, timeout, error)
-        ) from None
-    return client
-
-
-def _open_socket(target: SshTarget, timeout: float) -> socket.socket:
-    sock = socket.create_connection((target.address, target.port), timeout=timeout)
-    # paramiko leaves Nagle's algorithm on: each channel request then waits ~40 ms for the
-    # peer's delayed ACK. OpenSSH turns it off too.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
-def _describe_unknown_key(
-    target: SshTarget, known_hosts: Path, error: "_UnknownHostKeyError"
-) -> str:
-    key = error.key
-    return (
-        f"{_where(target)}: unknown SSH host key {key.get_name()} {key.fingerprint} (not in "
-        f"{known_hosts} nor {SYSTEM_KNOWN_HOSTS}); check that fingerprint on the host "
-        f"(ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then run `ssh-keyscan -p "
-        f"{target.port} {target.address} >> {known_hosts}`"
-    )
-
-
-def _describe_connect_error(
-    target: SshTarget, user: str, known_hosts: Path, timeout: float, error: BaseException
-) -> str:
-    where = _where(target)
-    if isinstance(error, paramiko.BadHostKeyException):
-        return (
-            f"{where}: the SSH host key CHANGED: the host sent {error.key.get_name()} "
-            f"{error.key.fingerprint}, known_hosts has {error.expected_key.get_name()} "
-            f"{error.expected_key.fingerprint}. Refused (even with --accept-new-host-key): "
-            "someone may be intercepting the connection. If the host was reinstalled, check "
-            f"the new fingerprint on it, then `ssh-keygen -R '{_known_hosts_name(target)}' "
-            f"-f {known_hosts}` and probe again"
-        )
-    if isinstance(error, paramiko.AuthenticationException):
-        return (
-            f"{where}: SSH authentication as {user} failed ({error}); labsmith uses the SSH "
-            "agent and key files, never passwords: load the key with ssh-add, or set "
-            "ansible_user and ansible_ssh_private_key_file"
-        )
-    if isinstance(error, socket.gaierror):
-        return f"{where}: cannot resolve {target.address} ({error.strerror}); check ansible_host"
-    if isinstance(error, ConnectionRefusedError):
-        return (
-            f"{where}: connection refused; is sshd running there, "
-            "and is the port right (ansible_port)?"
-        )
-    if isinstance(error, TimeoutError):
-        return (
-            f"{where}: no answer within {timeout:g} s; is the host up, and are the address "
-            "and port right?"
-        )
-    if isinstance(error, OSError):
-        return f"{where}: cannot connect: {error.strerror or error}"
-    return f"{where}: the SSH handshake failed: {error or type(error).__name__}"
-
-
-def _where(target: SshTarget) -> str:
-    return f"{target.name} ({target.address}:{target.port})"
-
-
-def _known_hosts_name(target: SshTarget) -> str:
-    """How known_hosts names the host, as paramiko and OpenSSH look it up."""
-    return target.address if target.port == 22 else f"[{target.address}]:{target.port}"
-
-
-# ---- running the commands: one channel, one script ---------------------------------------
-
-# A frame: "<token> <index> <exit status> <sudo used 0|1> <sudo status|-> <start ns> <end ns>
-# <stdout bytes> <stderr bytes>\n", then exactly that many bytes of stdout, then of stderr.
-# The lengths alone delimit the output, so no output can end a frame early, whatever it
-# prints; the per-run random token tells a frame from stray text (a noisy .bashrc).
-_FRAME = re.compile(
-    rb"(?P<index>\d+) (?P<status>\d+) (?P<sudo>[01]) (?P<refused>\d+|-) "
-    rb"(?P<started>\S+) (?P<ended>\S+) +(?P<stdout>\d+) +(?P<stderr>\d+)"
-)
-_MAX_HEADER = 4096
-# sh's exit status for a command killed by signal N is 128 + N; paramiko reports -1 for it.
-_SIGNALLED = 128
-
-
-def remote_script(files: Sequence[SnapshotFile], token: str, *, as_root: bool) -> str:
-    """The POSIX sh script that runs ``files`` in order and frames what each printed.
-
-    Each command's output goes to files in a private ``mktemp -d`` directory (umask 077:
-    dmesg read through sudo stays root's), so that stdout and stderr stay apart and their
-    lengths are known before they are sent. A ``needs_root`` command of a normal user is
-    tried through ``sudo -n`` first, then run unprivileged, as the per-channel path does.
-    """
-    # sudo resets the environment, so LC_ALL and PATH are set again inside it; the script's
-    # own environment (set where it is started) already has them for the rest.
-    privileged = f"sudo -n env LC_ALL=C PATH={COMMAND_PATH} /bin/sh -c"
-    lines = [
-        "umask 077",
-        f'd=$(mktemp -d 2>/dev/null) || {{ echo "{token} no-temp"; exit 0; }}',
-        "trap 'rm -rf \"$d\"' EXIT",
-        "trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM",
-        "now() { date +%s%N 2>/dev/null || echo -; }",
-        "frame() {",
-        f'  printf \'{token} %s %s %s %s %s %s %s %s\\n\' "$1" "$2" "$3" "$4" "$5" "$(now)" \\',
-        '    "$(wc -c <"$d/o")" "$(wc -c <"$d/e")"',
-        '  cat "$d/o" "$d/e"',
-        "}",
-        f'echo "{token} begin"',
-    ]
-    redirect = '</dev/null >"$d/o" 2>"$d/e"'
-    for index, snapshot_file in enumerate(files):
-        quoted = shlex.quote(snapshot_file.command)
-        command = f"/bin/sh -c {quoted} {redirect}"
-        lines.append("t=$(now)")
-        if snapshot_file.needs_root and not as_root:
-            lines += [
-                f'if {privileged} {quoted} {redirect}; then frame {index} 0 1 - "$t"',
-                f'else r=$?; {command}; frame {index} $? 0 "$r" "$t"; fi',
-            ]
-        else:
-            lines.append(f'{command}; frame {index} $? 0 - "$t"')
-    lines.append(f'echo "{token} end"')
-    return "\n".join(lines) + "\n"
-
-
-# What one frame tells: index in the files, output, used sudo, sudo's refusal, remote seconds.
-Frame = tuple[int, _Output, bool, int | None, float | None]
-
-
-class FrameReader:
-    """Cuts the script's stdout into frames as it arrives; a frame per finished command."""
-
-    def __init__(self, token: str, count: int) -> None:
-        self._header = token.encode() + b" "
-        self._count = count
-        self._buffer = bytearray()
-        self._started = False
-        self.finished = False
-        self.no_temp_directory = False
-
-    def feed(self, data: bytes) -> list[Frame]:
-        self._buffer.extend(data)
-        frames: list[Frame] = []
-        while not self.finished:
-            newline = self._buffer.find(b"\n")
-            if newline < 0:
-                if len(self._buffer) > _MAX_HEADER and self._started:
-                    raise ValueError("a frame header longer than any the script writes")
-                return frames
-            line = bytes(self._buffer[:newline])
-            if not self._started:
-                del self._buffer[: newline + 1]
-                # Whatever a login shell printed before the script started is not output.
-                self._started = line.endswith(self._header + b"begin")
-                self.no_temp_directory = line.endswith(self._header + b"no-temp")
-                self.finished = self.no_temp_directory
-                continue
-            if line == self._header + b"end":
-                del self._buffer[: newline + 1]
-                self.finished = True
-                break
-            frame = self._frame(line, newline)
-            if frame is None:
-                return frames  # its output has not all arrived yet
-            frames.append(frame)
-        return frames
-
-    def _frame(self, line: bytes, newline: int) -> Frame | None:
-        match = (
-            _FRAME.fullmatch(line[len(self._header) :]) if line.startswith(self._header) else None
-        )
-        if match is None or int(match["index"]) >= self._count:
-            raise ValueError(f"not a frame header: {line[:200]!r}")
-        out_size, err_size = int(match["stdout"]), int(match["stderr"])
-        body = newline + 1
-        if len(self._buffer) < body + out_size + err_size:
-            return None
-        stdout = bytes(self._buffer[body : body + out_size])
-        stderr = bytes(self._buffer[body + out_size : body + out_size + err_size])
-        del self._buffer[: body + out_size + err_size]
-        status = int(match["status"])
-        refused = None if match["refused"] == b"-" else int(match["refused"])
-        seconds = None
-        if match["started"].isdigit() and match["ended"].isdigit():
-            seconds = (int(match["ended"]) - int(match["started"])) / 1e9
-        output = _Output(status if status < _SIGNALLED else -1, stdout, stderr)
-        return int(match["index"]), output, match["sudo"] == b"1", refused, seconds
+# ---- running the commands ----------------------------------------------------------------
 
 
 def _run_in_one_channel(
@@ -528,7 +201,7 @@ def _run_in_one_channel(
             channel.close()
     except (OSError, EOFError, paramiko.SSHException) as error:
         raise HostUnreachableError(
-            f"{_where(target)}: the SSH connection failed while running the snapshot "
+            f"{where(target)}: the SSH connection failed while running the snapshot "
             f"commands: {error or type(error).__name__}"
         ) from None
     except ValueError as error:
@@ -557,7 +230,9 @@ def _read_frames(
                 hung = len(runs)  # the script runs the commands in order
                 if hung < count:
                     runs[hung] = _CommandRun(
-                        _Output(-1, b"", b"", timed_out=True), COMMAND_TIMEOUT, used_sudo=False
+                        CommandOutput(-1, b"", b"", timed_out=True),
+                        COMMAND_TIMEOUT,
+                        used_sudo=False,
                     )
                 return
             select.select([channel], [], [], remaining)
@@ -612,7 +287,7 @@ def _run_snapshot_command(
     return _CommandRun(output, time.monotonic() - started, used_sudo=False, sudo_status=sudo_status)
 
 
-def _run(transport: paramiko.Transport, target: SshTarget, command_line: str) -> _Output:
+def _run(transport: paramiko.Transport, target: SshTarget, command_line: str) -> CommandOutput:
     try:
         channel = transport.open_session(timeout=COMMAND_TIMEOUT)
         try:
@@ -623,12 +298,12 @@ def _run(transport: paramiko.Transport, target: SshTarget, command_line: str) ->
             channel.close()
     except (OSError, EOFError, paramiko.SSHException) as error:
         raise HostUnreachableError(
-            f"{_where(target)}: the SSH connection failed while running `{command_line}`: "
+            f"{where(target)}: the SSH connection failed while running `{command_line}`: "
             f"{error or type(error).__name__}"
         ) from None
 
 
-def _read_until_exit(channel: paramiko.Channel, deadline: float) -> _Output:
+def _read_until_exit(channel: paramiko.Channel, deadline: float) -> CommandOutput:
     """Read stdout and stderr together (a full stderr must not stall stdout) until exit."""
     stdout, stderr = bytearray(), bytearray()
 
@@ -642,14 +317,14 @@ def _read_until_exit(channel: paramiko.Channel, deadline: float) -> _Output:
     while not (channel.eof_received or channel.closed):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return _Output(-1, bytes(stdout), bytes(stderr), timed_out=True)
+            return CommandOutput(-1, bytes(stdout), bytes(stderr), timed_out=True)
         # The channel's file descriptor is readable when data, EOF or close arrived.
         select.select([channel], [], [], remaining)
         drain()
     drain()
     if not channel.status_event.wait(max(0.0, deadline - time.monotonic())):
-        return _Output(-1, bytes(stdout), bytes(stderr), timed_out=True)
-    return _Output(channel.exit_status, bytes(stdout), bytes(stderr))
+        return CommandOutput(-1, bytes(stdout), bytes(stderr), timed_out=True)
+    return CommandOutput(channel.exit_status, bytes(stdout), bytes(stderr))
 
 
 # ---- writing the snapshot ----------------------------------------------------------------
@@ -677,7 +352,7 @@ def _write_private(path: Path, data: bytes) -> None:
         stream.write(data)
 
 
-def _write_output(destination: Path, snapshot_file: SnapshotFile, output: _Output) -> None:
+def _write_output(destination: Path, snapshot_file: SnapshotFile, output: CommandOutput) -> None:
     if output.exit_status == 0:
         _write_private(destination / snapshot_file.name, output.stdout)
     elif snapshot_file.name == NVIDIA_SMI_OUTPUT:

@@ -18,8 +18,9 @@ from labsmith.ansible.runner import Event, PlaybookRun, run_playbook, tighten
 from labsmith.checks.lab import require_valid_lab
 from labsmith.checks.probe_report import ProbeReport, judge
 from labsmith.errors import UnknownHostError
-from labsmith.facts.collect import HostUnreachableError, UnknownHostKeyError, collect_snapshot
+from labsmith.facts.collect import collect_snapshot
 from labsmith.facts.snapshot import load_snapshot
+from labsmith.facts.ssh import HostUnreachableError, UnknownHostKeyError
 from labsmith.facts.targets import InventoryHostError, target_for_host
 from labsmith.inventory.lab import Lab, PhysicalHost
 
