@@ -112,3 +112,10 @@ def test_a_saved_gpu_topology_is_in_the_json(tmp_path: Path) -> None:
         "cpu_affinity": "64-127",
         "links": {"0": "SYS", "1": "SYS", "2": "X", "3": "NV3"},
     }
+
+    table = probe("--snapshot", str(snapshot))
+    assert "GPU topology" in table.stdout
+    row = next(line for line in table.stdout.splitlines() if line.startswith("│ GPU2 "))
+    assert [cell.strip() for cell in row.split("│")[1:-1]] == [
+        "GPU2", "SYS", "SYS", "X", "NV3", "8", "64-127",
+    ]  # fmt: skip

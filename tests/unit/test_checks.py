@@ -422,6 +422,20 @@ def test_amd_iommuv2_not_available_without_amd_vi_fails_iommu_active(tmp_path: P
     assert check.status == "fail"
 
 
+def test_a_gpu_the_listing_does_not_mark_resettable_warns(tmp_path: Path) -> None:
+    listing = (FIXTURES / "host" / "iommu_sh_intel_b560_rx7600_usb_lines.txt").read_text()
+    (tmp_path / "iommu_groups").write_text(listing)
+    [marked] = judge(load_snapshot(tmp_path), "host").gpus
+    assert [r.id for r in marked.reasons if r.id == "gpu.reset"] == []
+    # The same card without iommu.sh's [R]: its sysfs has no reset file.
+    (tmp_path / "iommu_groups").write_text(
+        listing.replace("[1002:7480] [R] 03:00.0", "[1002:7480]     03:00.0")
+    )
+    [unmarked] = judge(load_snapshot(tmp_path), "host").gpus
+    check = reason(unmarked, "gpu.reset")
+    assert check.status == "warn" and "has no reset method" in check.message
+
+
 def test_iommu_sh_listing_alone_reports_its_gpu(tmp_path: Path) -> None:
     (tmp_path / "iommu_groups").write_text(
         (FIXTURES / "host" / "iommu_sh_intel_b560_rx7600_usb_lines.txt").read_text()

@@ -133,7 +133,7 @@ def gpu_verdicts(facts: HostFacts, intents: dict[str, GpuIntent]) -> list[GpuVer
             placement = [
                 *_isolation(gpu, group, facts, gpus, acs_override),
                 _driver(gpu, intent, known=driver_known),
-                *_reset(gpu),
+                *_reset(gpu, _listed_reset(gpu, facts)),
             ]
         reasons = [
             *placement,
@@ -465,7 +465,14 @@ def _link(gpu: PciDevice, vram: int | None) -> Check:
     )
 
 
-def _reset(gpu: PciDevice) -> Iterator[Check]:
+def _listed_reset(gpu: PciDevice, facts: HostFacts) -> bool | None:
+    """Whether the IOMMU listing marks the GPU resettable (iommu.sh's ``[R]``: a sysfs
+    ``reset`` file exists); None when the listing does not say."""
+    members = (m for group in (facts.iommu.groups.values() if facts.iommu else ()) for m in group)
+    return next((m.reset for m in members if m.address == gpu.address), None)
+
+
+def _reset(gpu: PciDevice, listed_reset: bool | None) -> Iterator[Check]:
     if gpu.vendor_device and gpu.vendor_device.startswith("1002:"):
         family = AMD_RESET_BUG.get(gpu.vendor_device.split(":")[1])
         if family:
@@ -476,6 +483,17 @@ def _reset(gpu: PciDevice) -> Iterator[Check]:
                 "stops; install vendor-reset (DKMS) and set its reset_method to "
                 "device_specific",
             )
+            return
+    if listed_reset is False:
+        yield Check(
+            "gpu.reset",
+            "warn",
+            f"{gpu.address} has no reset method (no [R] in the IOMMU listing: the kernel "
+            "offers no function-level reset for it), so a VM that stops may leave it "
+            "unusable until the host reboots; check `cat /sys/bus/pci/devices/"
+            f"{gpu.address}/reset_method`, and pass it through with its bridge or use "
+            "vendor-reset where it supports the card",
+        )
 
 
 def _mig(gpu: PciDevice, smi: NvidiaGpu | None) -> Iterator[Check]:

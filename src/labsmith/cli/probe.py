@@ -13,6 +13,7 @@ from labsmith.checks.probe_report import ProbeReport, judge
 from labsmith.cli.options import host_inventory_option, make_console
 from labsmith.errors import UnknownHostError
 from labsmith.facts.collect import CollectResult, collect_snapshots
+from labsmith.facts.parse_topology import GpuTopology
 from labsmith.facts.snapshot import HostFacts, load_snapshot
 from labsmith.facts.ssh import HostUnreachableError
 from labsmith.facts.targets import SshTarget, targets_from_inventory
@@ -187,10 +188,12 @@ def _print(
         )
         return
     console = make_console()
-    for report in (judged.report for judged in reports):
-        console.print(_checks_table(report))
-        if report.gpus:
-            console.print(_gpus_table(report))
+    for judged in reports:
+        console.print(_checks_table(judged.report))
+        if judged.report.gpus:
+            console.print(_gpus_table(judged.report))
+        if judged.facts.gpu_topology:
+            console.print(_topology_table(judged.report.host, judged.facts.gpu_topology))
     for name, error in unreachable.items():
         console.print(f"[bold red]unreachable[/] {escape(name)}: ", end="")
         console.print(str(error), markup=False)
@@ -226,5 +229,20 @@ def _gpus_table(report: ProbeReport) -> Table:
             escape(gpu.driver or "-"),
             _status(gpu.passthrough),
             reasons or "ready",
+        )
+    return table
+
+
+def _topology_table(host: str, topology: tuple[GpuTopology, ...]) -> Table:
+    """``nvidia-smi topo -m``'s GPU matrix with each GPU's NUMA node and CPUs."""
+    table = Table(title=escape(f"{host}: GPU topology"), title_justify="left")
+    for column in ("GPU", *(f"GPU{gpu.index}" for gpu in topology), "NUMA", "CPU affinity"):
+        table.add_column(column)
+    for gpu in topology:
+        table.add_row(
+            f"GPU{gpu.index}",
+            *(escape(gpu.links.get(other.index, "?")) for other in topology),
+            "-" if gpu.numa_node is None else str(gpu.numa_node),
+            escape(gpu.cpu_affinity or "-"),
         )
     return table
