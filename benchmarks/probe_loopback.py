@@ -24,7 +24,6 @@ from pathlib import Path
 from labsmith.facts.collect import collect_snapshot
 from labsmith.facts.snapshot import MANIFEST, SNAPSHOT_FILES
 from labsmith.facts.ssh import connect
-from labsmith.facts.targets import SshTarget
 
 # The sshd launcher lives with the integration tests; this script reuses it from the checkout.
 REPO = Path(__file__).resolve().parents[1]
@@ -32,22 +31,12 @@ sys.path.insert(0, str(REPO))
 from tests.integration.sshd import SSHD, LoopbackSshd, running_sshd  # noqa: E402
 
 
-def loopback_target(server: LoopbackSshd) -> SshTarget:
-    return SshTarget(
-        name="loopback",
-        address=server.address,
-        port=server.port,
-        user=server.user,
-        key_file=server.client_key,
-    )
-
-
 def connect_only(server: LoopbackSshd, runs: int) -> list[float]:
     """Seconds to connect, verify the host key and authenticate, then close: no commands."""
     walls = []
     for _run in range(runs):
         started = time.perf_counter()
-        connect(loopback_target(server), server.user, server.known_hosts, False, 10.0).close()
+        connect(server.target(), server.user, server.known_hosts, False, 10.0).close()
         walls.append(time.perf_counter() - started)
     return walls
 
@@ -56,7 +45,7 @@ def probe_over_ssh(
     server: LoopbackSshd, workdir: Path, runs: int, *, one_channel: bool
 ) -> tuple[list[float], dict[str, list[float]]]:
     """Wall seconds of each probe, and each command's seconds per probe (from its manifest)."""
-    target = loopback_target(server)
+    target = server.target()
     walls: list[float] = []
     per_command: dict[str, list[float]] = {entry.name: [] for entry in SNAPSHOT_FILES}
     for run in range(runs):

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from labsmith.facts.targets import SshTarget
+
 SSHD = Path("/usr/sbin/sshd")  # sshd refuses to start unless run by its absolute path
 SSH_KEYGEN = "ssh-keygen"
 # Debian's sshd, started as root, needs its privilege separation directory; the service
@@ -42,6 +44,13 @@ class LoopbackSshd:
 
     def known_hosts_line(self) -> str:
         return f"[{self.address}]:{self.port} {self.host_public_key}\n"
+
+    def target(self, name: str = "loopback") -> SshTarget:
+        """This server as a probe target, logging in with the authorized client key."""
+        return SshTarget(
+            name=name, address=self.address, port=self.port, user=self.user,
+            key_file=self.client_key,
+        )  # fmt: skip
 
 
 @contextmanager

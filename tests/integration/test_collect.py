@@ -31,12 +31,6 @@ SESSION_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ALWAYS_PRESENT = ("cmdline", "cpuinfo", "os-release", "uname")
 
 
-def loopback_target(sshd: LoopbackSshd, name: str = "loopback") -> SshTarget:
-    return SshTarget(
-        name=name, address=sshd.address, port=sshd.port, user=sshd.user, key_file=sshd.client_key
-    )
-
-
 def manifest(destination: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((destination / MANIFEST).read_text())
     return data
@@ -96,7 +90,7 @@ def test_a_probe_collects_a_real_snapshot_of_this_machine(
     sshd: LoopbackSshd, known_hosts: Path, tmp_path: Path
 ) -> None:
     destination = tmp_path / "loopback"
-    result = collect_snapshot(loopback_target(sshd), destination, known_hosts=known_hosts)
+    result = collect_snapshot(sshd.target(), destination, known_hosts=known_hosts)
 
     commands = manifest(destination)["commands"]
     assert list(commands) == [entry.name for entry in SNAPSHOT_FILES]
@@ -125,7 +119,7 @@ def test_a_snapshot_is_readable_by_its_owner_only_whatever_the_umask(
     previous_umask = os.umask(0o022)
     try:
         outcomes = collect_snapshots(
-            [loopback_target(sshd, "earlier"), loopback_target(sshd, "fresh")],
+            [sshd.target("earlier"), sshd.target("fresh")],
             out,
             known_hosts=known_hosts,
         )
@@ -148,7 +142,7 @@ def test_the_snapshot_root_is_made_private_when_the_probe_creates_it(
     out = tmp_path / "new" / "snapshots"
     previous_umask = os.umask(0o022)
     try:
-        collect_snapshots([loopback_target(sshd)], out, known_hosts=known_hosts)
+        collect_snapshots([sshd.target()], out, known_hosts=known_hosts)
     finally:
         os.umask(previous_umask)
     assert stat.S_IMODE(out.stat().st_mode) == 0o700
@@ -158,7 +152,7 @@ def test_commands_missing_here_fail_and_leave_no_output(
     sshd: LoopbackSshd, known_hosts: Path, tmp_path: Path
 ) -> None:
     destination = tmp_path / "loopback"
-    collect_snapshot(loopback_target(sshd), destination, known_hosts=known_hosts)
+    collect_snapshot(sshd.target(), destination, known_hosts=known_hosts)
 
     commands = manifest(destination)["commands"]
     missing = {"nvidia-smi.xml": "nvidia-smi", "rocm-smi.json": "rocm-smi", "sb-state": "mokutil"}
@@ -172,7 +166,7 @@ def test_commands_missing_here_fail_and_leave_no_output(
 
 def test_the_snapshot_loads(sshd: LoopbackSshd, known_hosts: Path, tmp_path: Path) -> None:
     destination = tmp_path / "loopback"
-    collect_snapshot(loopback_target(sshd), destination, known_hosts=known_hosts)
+    collect_snapshot(sshd.target(), destination, known_hosts=known_hosts)
 
     facts = load_snapshot(destination)
 
@@ -194,7 +188,7 @@ def test_a_new_probe_replaces_every_file_of_the_previous_one(
         (destination / name).write_text("stale\n")
     (destination / "notes.txt").write_text("the user's own file\n")
 
-    result = collect_snapshot(loopback_target(sshd), destination, known_hosts=known_hosts)
+    result = collect_snapshot(sshd.target(), destination, known_hosts=known_hosts)
 
     for name, status in result.exit_statuses.items():
         path = destination / name
@@ -209,7 +203,7 @@ def test_b_one_probe_is_exactly_one_ssh_connection(
 ) -> None:
     before = sshd.accepted_logins()
 
-    collect_snapshot(loopback_target(sshd), tmp_path / "loopback", known_hosts=known_hosts)
+    collect_snapshot(sshd.target(), tmp_path / "loopback", known_hosts=known_hosts)
 
     assert sshd.accepted_logins() == before + 1
 
@@ -222,7 +216,7 @@ def test_c_an_unknown_host_key_is_refused_with_its_fingerprint(
     destination = tmp_path / "loopback"
 
     with pytest.raises(HostUnreachableError) as refused:
-        collect_snapshot(loopback_target(sshd), destination, known_hosts=empty_known_hosts)
+        collect_snapshot(sshd.target(), destination, known_hosts=empty_known_hosts)
 
     message = str(refused.value)
     assert fingerprint(sshd.known_hosts) in message
@@ -241,7 +235,7 @@ def test_c_accept_new_host_key_records_the_key_and_probes(
     new_known_hosts.write_text("# kept as it is\n[192.0.2.1]:2222 " + other_host_key(tmp_path))
 
     collect_snapshot(
-        loopback_target(sshd),
+        sshd.target(),
         tmp_path / "first",
         known_hosts=new_known_hosts,
         accept_new_host_key=True,
@@ -252,7 +246,7 @@ def test_c_accept_new_host_key_records_the_key_and_probes(
     assert lines[1].startswith("[192.0.2.1]:2222 ssh-ed25519 ")
     assert lines[2:] == [sshd.known_hosts_line().strip()]
     # The recorded key is trusted from now on, without the flag.
-    collect_snapshot(loopback_target(sshd), tmp_path / "second", known_hosts=new_known_hosts)
+    collect_snapshot(sshd.target(), tmp_path / "second", known_hosts=new_known_hosts)
 
 
 def test_d_a_changed_host_key_is_refused_even_when_accepting_new_keys(
@@ -265,7 +259,7 @@ def test_d_a_changed_host_key_is_refused_even_when_accepting_new_keys(
 
     with pytest.raises(HostUnreachableError) as refused:
         collect_snapshot(
-            loopback_target(sshd), destination, known_hosts=known_hosts, accept_new_host_key=True
+            sshd.target(), destination, known_hosts=known_hosts, accept_new_host_key=True
         )
 
     message = str(refused.value)
@@ -304,7 +298,7 @@ def test_a_key_the_server_does_not_accept_fails_authentication(
 def test_f_many_hosts_are_probed_concurrently(
     sshd: LoopbackSshd, known_hosts: Path, tmp_path: Path
 ) -> None:
-    targets = [loopback_target(sshd, "first"), loopback_target(sshd, "second")]
+    targets = [sshd.target("first"), sshd.target("second")]
     log_before = len(sshd.log.read_text(errors="replace"))
     finished: list[str] = []
 
@@ -336,9 +330,7 @@ def test_unreachable_hosts_are_returned_beside_the_probed_ones(
 ) -> None:
     down = SshTarget(name="down", address="127.0.0.1", port=closed_port())
 
-    outcomes = collect_snapshots(
-        [down, loopback_target(sshd, "up")], tmp_path, known_hosts=known_hosts
-    )
+    outcomes = collect_snapshots([down, sshd.target("up")], tmp_path, known_hosts=known_hosts)
 
     assert isinstance(outcomes["down"], HostUnreachableError)
     assert isinstance(outcomes["up"], CollectResult)
@@ -359,7 +351,7 @@ def test_an_inventory_host_is_probed_with_its_connection_variables(
     inventory = load_inventory(lab / "lab")
 
     [target] = targets_from_inventory(inventory, ["node1"])
-    assert target == loopback_target(sshd, "node1")
+    assert target == sshd.target("node1")
     collect_snapshot(target, tmp_path / "node1", known_hosts=known_hosts)
     assert manifest(tmp_path / "node1")["host"] == "node1"
 

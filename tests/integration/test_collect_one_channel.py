@@ -14,7 +14,6 @@ from labsmith.facts import collect
 from labsmith.facts.collect import collect_snapshot
 from labsmith.facts.snapshot import MANIFEST, SNAPSHOT_FILES, SnapshotFile
 from labsmith.facts.snapshot_script import Frame, FrameReader, remote_script
-from labsmith.facts.targets import SshTarget
 from tests.integration.sshd import LoopbackSshd
 
 pytestmark = pytest.mark.integration
@@ -42,16 +41,6 @@ CRAFTED = (
 )
 
 
-def target_of(sshd: LoopbackSshd) -> SshTarget:
-    return SshTarget(
-        name="loopback",
-        address=sshd.address,
-        port=sshd.port,
-        user=sshd.user,
-        key_file=sshd.client_key,
-    )
-
-
 def snapshot_bytes(directory: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in directory.iterdir() if path.name != MANIFEST}
 
@@ -66,8 +55,8 @@ def commands(directory: Path) -> dict[str, dict[str, Any]]:
 def test_one_channel_writes_what_a_channel_per_command_writes(
     sshd: LoopbackSshd, known_hosts: Path, tmp_path: Path
 ) -> None:
-    collect_snapshot(target_of(sshd), tmp_path / "each", known_hosts=known_hosts, one_channel=False)
-    collect_snapshot(target_of(sshd), tmp_path / "one", known_hosts=known_hosts)
+    collect_snapshot(sshd.target(), tmp_path / "each", known_hosts=known_hosts, one_channel=False)
+    collect_snapshot(sshd.target(), tmp_path / "one", known_hosts=known_hosts)
 
     each, one = snapshot_bytes(tmp_path / "each"), snapshot_bytes(tmp_path / "one")
     assert sorted(one) == sorted(each)
@@ -85,7 +74,7 @@ def test_hostile_and_awkward_output_is_kept_byte_for_byte(
 ) -> None:
     for one_channel, name in ((False, "each"), (True, "one")):
         collect_snapshot(
-            target_of(sshd),
+            sshd.target(),
             tmp_path / name,
             known_hosts=known_hosts,
             one_channel=one_channel,
@@ -129,9 +118,7 @@ def test_a_hung_command_times_out_and_the_rest_still_run(
         SnapshotFile("after", "echo three"),
     )
 
-    result = collect_snapshot(
-        target_of(sshd), tmp_path / "one", known_hosts=known_hosts, files=files
-    )
+    result = collect_snapshot(sshd.target(), tmp_path / "one", known_hosts=known_hosts, files=files)
 
     manifest = json.loads((tmp_path / "one" / MANIFEST).read_text())["commands"]
     assert manifest["hangs"]["timed_out"] is True and result.exit_statuses["hangs"] == -1
