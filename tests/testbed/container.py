@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from tests.testbed.vm import HostInfo, build_image
+from tests.testbed.vm import HostInfo, build_image, ssh
 
 BOOT_TIMEOUT = 60.0
 # Host PID 1 may not be systemd (CI machines, containers): nspawn must neither register
@@ -74,8 +74,6 @@ def up(image: Path, directory: Path) -> HostInfo:
 
 
 def _wait_for_ssh(info: HostInfo, process: "subprocess.Popen[bytes]", directory: Path) -> None:
-    from tests.testbed.vm import ssh
-
     deadline = time.monotonic() + BOOT_TIMEOUT
     while True:
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -90,8 +88,6 @@ def _wait_for_ssh(info: HostInfo, process: "subprocess.Popen[bytes]", directory:
 
 def down(directory: Path, timeout: float = 30) -> None:
     """Power off over SSH, else kill nspawn; the rootfs copy and the netns are removed."""
-    from tests.testbed.vm import ssh
-
     pid = _read_int(directory / "nspawn.pid")
     info_file = directory / "host.json"
     if pid is not None and _alive(pid) and info_file.exists():

@@ -1,6 +1,7 @@
 """``labsmith fit``: will the models fit in VRAM with their context and parallel requests?"""
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from rich.table import Table
 from labsmith.cli.options import make_console, resolve_inventory
 from labsmith.cli.render import redact_json, shown
 from labsmith.errors import LabsmithError
+from labsmith.facts.snapshot import HostFacts, load_snapshot
 from labsmith.inventory.lab import Lab, build_lab
 from labsmith.inventory.model import ModelRef
 from labsmith.inventory.sources import load_inventory
@@ -136,9 +138,9 @@ def fit(
     else:
         # The typed lab only: validate's own fit rules would plan everything a second time.
         lab, _ = build_lab(load_inventory(resolve_inventory(inventory)))
-        reserved = display_reservations(lab, snapshots) if snapshots else {}
-        fits = plan_lab(lab, host, reserved)
-        topology = tensor_parallel_notes(lab, fits, snapshots) if snapshots else {}
+        probed = _probed(lab, snapshots) if snapshots else {}
+        fits = plan_lab(lab, host, display_reservations(lab, probed))
+        topology = tensor_parallel_notes(lab, fits, probed)
     _print(fits, as_json, topology if not (model or gguf) else {})
     if any(f.placement is not None and f.placement.verdict in REFUSED for f in fits):
         raise click.exceptions.Exit(1)
@@ -169,12 +171,8 @@ def _gpu(text: str, index: int) -> GpuSlot:
 def _size(option: str, text: str) -> int:
     try:
         size = parse_size(text)
-    except ValueError as error:
+    except ValueError as error:  # the message says how to write a size, or that it is too large
         raise FitInputError(f"{option} {text}: {error}") from None
-    except OverflowError:
-        raise FitInputError(
-            f"{option} {text}: too large to be a memory size; write e.g. 24G or 2T"
-        ) from None
     if size <= 0:
         raise FitInputError(f"{option} {text}: must be more than zero, e.g. 24G")
     return size
@@ -253,25 +251,28 @@ COLUMNS = (
 TEXT_COLUMNS = {"where", "model", "device", "verdict"}
 
 
+def _probed(lab: Lab, snapshots: Path) -> dict[str, HostFacts]:
+    """Each physical host's snapshot under ``snapshots/<host>/`` (a probe's ``--out``)."""
+    return {
+        name: load_snapshot(snapshots / name) for name in lab.hosts if (snapshots / name).is_dir()
+    }
+
+
 def tensor_parallel_notes(
-    lab: Lab, fits: list[ModelFit], snapshots: Path
+    lab: Lab, fits: list[ModelFit], probed: Mapping[str, HostFacts]
 ) -> dict[tuple[str, str], str]:
     """For each vLLM model split over several GPUs of a probed host: what the host's GPU
     topology (nvidia-smi topo -m) says about that group, keyed by (owner, model)."""
     from labsmith.checks.topology import tensor_parallel_advice
-    from labsmith.facts.snapshot import load_snapshot
 
     notes: dict[tuple[str, str], str] = {}
     for item in fits:
         placement = item.placement
         host = lab.hosts.get(item.owner)
-        directory = snapshots / item.owner
+        facts = probed.get(item.owner)
         if placement is None or placement.runtime != "vllm" or len(placement.devices) < 2:
             continue
-        if host is None or not directory.is_dir():
-            continue
-        facts = load_snapshot(directory)
-        if not facts.gpu_topology or facts.nvidia_smi is None:
+        if host is None or facts is None or not facts.gpu_topology or facts.nvidia_smi is None:
             continue
         # nvidia-smi numbers GPUs in PCI bus order, the order of its XML report.
         index = {gpu.pci_address: n for n, gpu in enumerate(facts.nvidia_smi.gpus)}

@@ -6,9 +6,9 @@ after another and stay resident together (Ollama keeps up to 3 per GPU loaded), 
 what the earlier ones left free.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labsmith.inventory.lab import Guest, Lab, PhysicalHost
 from labsmith.inventory.model import ModelRef, Service
@@ -18,6 +18,11 @@ from labsmith.sizing.memory import Memory, model_memory
 from labsmith.sizing.ollama import DEFAULT_OLLAMA_VERSION
 from labsmith.sizing.placement import GpuSlot, Placement, place_ollama, place_vllm
 from labsmith.sizing.vllm import GPU_MEMORY_UTILIZATION, VllmSettings
+
+if TYPE_CHECKING:
+    # Only fit --snapshots reads probes: validate, which sizes every lab, never imports
+    # the snapshot parsers.
+    from labsmith.facts.snapshot import HostFacts
 
 MODEL_SERVERS: dict[str, Runtime] = {"ollama": "ollama", "llama_cpp": "ollama", "vllm": "vllm"}
 # What most Ollama library tags pull (older ones, e.g. mistral:7b, pull Q4_0).
@@ -215,21 +220,15 @@ def _unusable_gpu(
     return None
 
 
-def display_reservations(lab: Lab, snapshots: Path) -> dict[tuple[str, str], int]:
-    """VRAM models cannot have, per GPU, from the ``snapshots/<host>/`` a probe saved: what
-    the driver reserves for itself (nvidia-smi's FB ``Reserved``; since R525 its ``Total``
-    is ``Reserved + Used + Free``), plus what the console or desktop holds on a GPU with a
+def display_reservations(lab: Lab, probed: Mapping[str, "HostFacts"]) -> dict[tuple[str, str], int]:
+    """VRAM models cannot have, per GPU, from each host's probed snapshot: what the driver
+    reserves for itself (nvidia-smi's FB ``Reserved``; since R525 its ``Total`` is
+    ``Reserved + Used + Free``), plus what the console or desktop holds on a GPU with a
     display active. A monitor cable alone (``display_attached``) holds nothing."""
-    # Only fit --snapshots reads probes: validate, which sizes every lab, skips importing
-    # the snapshot parsers.
-    from labsmith.facts.snapshot import load_snapshot
-
     reserved: dict[tuple[str, str], int] = {}
     for host in lab.hosts.values():
-        directory = snapshots / host.name
-        if not directory.is_dir():
-            continue
-        smi = load_snapshot(directory).nvidia_smi
+        facts = probed.get(host.name)
+        smi = facts.nvidia_smi if facts else None
         by_address = {gpu.pci_address: gpu for gpu in smi.gpus} if smi else {}
         for gpu in host.spec.gpus:
             seen = by_address.get(gpu.pci)
