@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from labsmith.sim.api import Durations, Request
-from labsmith.sim.state import GIB
+from labsmith.units import GIB
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))

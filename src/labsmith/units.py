@@ -9,7 +9,9 @@ a mistake a validator should let through.
 import math
 import re
 
-_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
+MIB = 1024**2
+GIB = 1024**3
+_UNITS = {"K": 1024, "M": MIB, "G": GIB, "T": 1024**4, "P": 1024**5}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP])(?:i?B)?\s*$", re.IGNORECASE)
 
 

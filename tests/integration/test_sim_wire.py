@@ -19,7 +19,8 @@ import labsmith.sim
 from labsmith.sim.api import Durations
 from labsmith.sim.faults import FaultPlan
 from labsmith.sim.schema import SCHEMA_VERSIONS
-from labsmith.sim.state import GIB, Node, Storage, add_node, default_state
+from labsmith.sim.state import Node, Storage, add_node, default_state
+from labsmith.units import GIB
 from tests.conftest import INVENTORIES
 from tests.integration.test_sim_guests import CT_OPTIONS, VM_OPTIONS, create_ct, create_vm, error_of
 from tests.simsupport.running import ROOT_SECRET, LiveSim, live_sim, wait_task

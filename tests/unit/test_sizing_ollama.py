@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from labsmith.sizing.catalog import ModelSpec, find_model
-from labsmith.sizing.memory import MIB, KvCacheType, compute_bytes, model_memory
+from labsmith.sizing.memory import KvCacheType, compute_bytes, model_memory
 from labsmith.sizing.ollama import (
     FIT_TARGET_BYTES,
     MINIMUM_MEMORY_BYTES,
@@ -24,6 +24,7 @@ from labsmith.sizing.ollama import (
     scheduler,
 )
 from labsmith.sizing.placement import GpuSlot, place_ollama
+from labsmith.units import MIB
 
 GIB = 1024**3
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "sizing"

@@ -1,9 +1,10 @@
 """Placement the way Ollama and vLLM place models, on the example labs' cards."""
 
 from labsmith.sizing.catalog import ModelSpec
-from labsmith.sizing.memory import MIB, model_memory
+from labsmith.sizing.memory import model_memory
 from labsmith.sizing.ollama import FIT_TARGET_BYTES, MINIMUM_MEMORY_BYTES
 from labsmith.sizing.placement import GpuSlot, place_ollama, place_vllm
+from labsmith.units import MIB
 from tests.unit.test_sizing_memory import MISTRAL_7B
 
 GIB = 1024**3

@@ -12,9 +12,8 @@ from urllib.parse import quote
 
 from labsmith.inventory.lab import Guest, Lab, PhysicalHost
 from labsmith.inventory.model import Gpu, GuestNic, GuestSpec, GuestType, Vlan
+from labsmith.units import GIB, MIB
 
-MIB = 1024**2
-GIB = 1024**3
 # Every managed guest carries this tag and this line in its description: how an operator
 # (and the planner) tells labsmith's guests from hand-made ones.
 MANAGED_TAG = "labsmith"

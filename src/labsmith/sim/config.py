@@ -13,7 +13,8 @@ from typing import Any
 
 from labsmith.sim.formats import parse_property_string
 from labsmith.sim.schema import ApiSchema
-from labsmith.sim.state import GIB, ClusterState, Storage, Volume
+from labsmith.sim.state import ClusterState, Storage, Volume
+from labsmith.units import GIB
 
 # Keys whose values are property strings with a volume as their default key.
 DISK_KEY = re.compile(r"^(?:(?:scsi|virtio|sata|ide)\d+|efidisk0|tpmstate0|rootfs|mp\d+)$")

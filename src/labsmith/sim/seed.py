@@ -9,15 +9,8 @@ from labsmith.checks.lab import require_valid_lab
 from labsmith.errors import LabsmithError
 from labsmith.inventory.lab import PhysicalHost
 from labsmith.inventory.model import Storage as StorageSpec
-from labsmith.sim.state import (
-    GIB,
-    ClusterState,
-    Interface,
-    Node,
-    PciDevice,
-    Storage,
-    add_node,
-)
+from labsmith.sim.state import ClusterState, Interface, Node, PciDevice, Storage, add_node
+from labsmith.units import GIB
 
 BACKENDS = {"zfs": "zfspool", "lvm-thin": "lvmthin", "mdadm": "dir", "dir": "dir"}
 DEFAULT_STORAGE_BYTES = 1024 * GIB

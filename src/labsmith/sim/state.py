@@ -11,8 +11,8 @@ from typing import Any
 
 from labsmith.errors import LabsmithError
 from labsmith.sim.private_files import write_private_file
+from labsmith.units import GIB
 
-GIB = 1024**3
 # 2: passwords as salted scrypt hashes (``password_hash``); 1 kept unsalted SHA-256 digests.
 STATE_FORMAT = 2
 # Container templates a fresh node has downloaded, as ``pveam`` names them.

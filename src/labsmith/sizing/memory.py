@@ -28,7 +28,6 @@ from typing import Literal
 from labsmith.sizing.catalog import ModelSpec
 
 KvCacheType = Literal["f16", "q8_0", "q4_0"]
-MIB = 1024**2
 
 KV_BYTES_PER_ELEMENT: dict[str, float] = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
 # Average bits per weight of llama.cpp's quantisation types, for models without a file size.

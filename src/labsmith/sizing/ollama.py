@@ -32,7 +32,8 @@ import re
 from typing import Literal
 
 from labsmith.sizing.catalog import ModelSpec
-from labsmith.sizing.memory import BATCH, MIB, Memory, compute_bytes
+from labsmith.sizing.memory import BATCH, Memory, compute_bytes
+from labsmith.units import MIB
 
 Scheduler = Literal["memory_estimate", "backend_layout", "llama_server_fit"]
 # The newest release when this was written (tag v0.32.15; v0.33.0 was at rc2).

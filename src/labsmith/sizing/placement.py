@@ -22,10 +22,10 @@ from labsmith.sizing.gpu_support import Runtime
 from labsmith.sizing.memory import KvCacheType, Memory
 from labsmith.sizing.ollama import DEFAULT_OLLAMA_VERSION, reserve_bytes, scheduler
 from labsmith.sizing.vllm import VllmBudget, VllmSettings, budget
+from labsmith.units import GIB
 
 Verdict = Literal["fits", "tight", "spills", "does_not_fit", "unsupported_gpu"]
 TIGHT_HEADROOM = 0.10  # under 10% of a GPU left free: one more request or context may not fit
-GIB = 1024**3
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 from labsmith.sizing.catalog import ModelSpec
 from labsmith.sizing.memory import KvCacheType
+from labsmith.units import GIB
 
-GIB = 1024**3
 GPU_MEMORY_UTILIZATION = 0.9
 BLOCK_SIZE = 16
 NON_TORCH_BYTES = int(0.35 * GIB)
