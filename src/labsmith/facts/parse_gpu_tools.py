@@ -4,7 +4,6 @@ Both are machine formats, so input that does not parse as XML or JSON (or whose 
 is not what the tool writes) raises ValueError; fields a schema version lacks are None.
 """
 
-import json
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -13,6 +12,7 @@ from typing import cast
 
 from labsmith.facts.model import MigDevice, NvidiaGpu, NvidiaSmiReport, RocmGpu
 from labsmith.facts.parse_pci import normalise_address
+from labsmith.facts.parse_system import load_json
 
 # ---- nvidia-smi -q -x ----------------------------------------------------------------------
 
@@ -171,12 +171,7 @@ def parse_rocm_smi_json(text: str) -> tuple[RocmGpu, ...]:
 
 def _parse_json_object(text: str) -> dict[str, object]:
     opening = _JSON_START.search(text)
-    try:
-        document = json.loads(text[opening.start() :] if opening else text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"not JSON: {error}") from None
-    except RecursionError:
-        raise ValueError("not rocm-smi --json output: JSON nested too deep to read") from None
+    document = load_json(text[opening.start() :] if opening else text, "rocm-smi --json")
     if not isinstance(document, dict):
         raise ValueError(f"not rocm-smi --json output: a JSON {type(document).__name__}")
     return cast(dict[str, object], document)

@@ -72,7 +72,7 @@ MAX_BLOCK_DEVICE_NESTING = 32
 
 
 def parse_lsblk_json(text: str) -> tuple[BlockDevice, ...]:
-    document = _load_json(text, "lsblk -J")
+    document = load_json(text, "lsblk -J")
     devices = document.get("blockdevices") if isinstance(document, dict) else None
     if not isinstance(devices, list):
         raise ValueError('not lsblk -J output: no "blockdevices" list')
@@ -127,7 +127,7 @@ def _id_links(value: object) -> tuple[str, ...]:
 
 
 def parse_ip_link_json(text: str) -> tuple[NetLink, ...]:
-    links = _load_json(text, "ip -j link")
+    links = load_json(text, "ip -j link")
     if not isinstance(links, list):
         raise ValueError("not ip -j link output: not a JSON list")
     return tuple(_parse_link(link) for link in links if isinstance(link, dict))
@@ -202,7 +202,8 @@ def parse_uname(text: str) -> Uname:
 # ---- JSON helpers --------------------------------------------------------------------------
 
 
-def _load_json(text: str, command: str) -> object:
+def load_json(text: str, command: str) -> object:
+    """The JSON document ``command`` printed, or ValueError saying why it is not one."""
     try:
         document: object = json.loads(text)
     except json.JSONDecodeError as error:
