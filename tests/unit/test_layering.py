@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "labsmith"
-LAYER_ZERO = {"errors", "units", "resources"}
+LAYER_ZERO = {"errors", "units", "resources", "private_files"}
 FLOW = ["inventory", "facts", "sizing", "checks", "proxmox", "sim", "ansible", "orchestrate", "cli"]
 # Imports that may never happen, whatever the order says.
 SEPARATE = {("sim", "proxmox"), ("proxmox", "sim")}

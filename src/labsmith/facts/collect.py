@@ -24,7 +24,6 @@ files 0600, whatever the umask.
 import getpass
 import json
 import logging
-import os
 import secrets
 import select
 import shlex
@@ -47,6 +46,7 @@ from labsmith.facts.snapshot_script import (
 )
 from labsmith.facts.ssh import HostUnreachableError, connect, where
 from labsmith.facts.targets import SshTarget
+from labsmith.private_files import PRIVATE_DIR_MODE, write_private_file
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,6 @@ COMMAND_TIMEOUT = 120.0
 # OpenSSH's MaxSessions defaults to 10 channels per connection; stay well below it.
 CHANNELS_AT_ONCE = 4
 _READ_CHUNK = 1 << 16
-SNAPSHOT_DIRECTORY_MODE = 0o700
-SNAPSHOT_FILE_MODE = 0o600
 
 
 @dataclass(frozen=True)
@@ -118,7 +116,7 @@ def collect_snapshot(
         "collected_at": collected_at.isoformat(timespec="seconds"),
         "commands": entries,
     }
-    _write_private(destination / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+    write_private_file(destination / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
     return CollectResult(
         target=target,
         destination=destination,
@@ -159,7 +157,7 @@ def collect_snapshots(
 
     # Created here, not by each host's thread, so that it too is private when it is new.
     if not root.exists():
-        root.mkdir(mode=SNAPSHOT_DIRECTORY_MODE, parents=True)
+        root.mkdir(mode=PRIVATE_DIR_MODE, parents=True)
     outcomes: dict[str, CollectResult | HostUnreachableError] = {}
     workers = max(1, min(max_workers, len(unique)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe") as pool:
@@ -337,27 +335,17 @@ def _remove_previous_snapshot(destination: Path, files: Sequence[SnapshotFile]) 
 
 
 def _make_private_directory(directory: Path) -> None:
-    directory.mkdir(mode=SNAPSHOT_DIRECTORY_MODE, parents=True, exist_ok=True)
+    directory.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
     # An existing directory keeps the mode it was made with: an earlier labsmith's 0755.
-    directory.chmod(SNAPSHOT_DIRECTORY_MODE)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``path`` as a new file that only its owner can read, whatever the umask."""
-    path.unlink(missing_ok=True)  # O_CREAT's mode applies only to a file it creates
-    descriptor = os.open(
-        path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, SNAPSHOT_FILE_MODE
-    )
-    with os.fdopen(descriptor, "wb") as stream:
-        stream.write(data)
+    directory.chmod(PRIVATE_DIR_MODE)
 
 
 def _write_output(destination: Path, snapshot_file: SnapshotFile, output: CommandOutput) -> None:
     if output.exit_status == 0:
-        _write_private(destination / snapshot_file.name, output.stdout)
+        write_private_file(destination / snapshot_file.name, output.stdout)
     elif snapshot_file.name == NVIDIA_SMI_OUTPUT:
         note = f"\n(labsmith: no exit within {COMMAND_TIMEOUT:g} s)\n" if output.timed_out else ""
-        _write_private(
+        write_private_file(
             destination / NVIDIA_SMI_FAILURE, output.stdout + output.stderr + note.encode()
         )
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from labsmith.errors import LabsmithError
-from labsmith.sim.private_files import write_private_file
+from labsmith.private_files import write_private_file
 from labsmith.units import GIB
 
 # 2: passwords as salted scrypt hashes (``password_hash``); 1 kept unsalted SHA-256 digests.

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from labsmith.sim.private_files import make_private_directory, write_private_file
+from labsmith.private_files import make_private_directory, write_private_file
 
 VALIDITY = datetime.timedelta(days=30)
 

@@ -1,5 +1,5 @@
-"""Files only their owner may read: the ``--state`` lab (password hashes, token digests) and
-the TLS private key."""
+"""Files only their owner may read: probe snapshots, the simulator's ``--state`` (password
+hashes, token digests) and its TLS private key."""
 
 import contextlib
 import os
