@@ -161,7 +161,7 @@ def run_playbook(
     arguments = ["--check", "--diff"] if check else []
     if vault_password_file is not None:
         arguments += ["--vault-password-file", str(_readable(vault_password_file))]
-    with private_files():
+    with owner_only_umask():
         run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         run_dir.chmod(0o700)
         collections = link_collection(run_dir / "collections")
@@ -261,7 +261,7 @@ def run_environment(prepared: dict[str, Any], settings: dict[str, str]) -> dict[
 
 
 @contextmanager
-def private_files() -> Iterator[None]:
+def owner_only_umask() -> Iterator[None]:
     """Files and directories created meanwhile (by labsmith, ansible-runner and
     ansible-playbook on this machine) are the owner's only: events hold task output."""
     previous = os.umask(0o077)

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from labsmith.ansible.runner import Event, PlaybookRun, private_files
+from labsmith.ansible.runner import Event, PlaybookRun, owner_only_umask
 from labsmith.cli.options import make_console, required_inventory_option, resolve_inventory
 from labsmith.orchestrate.build import (
     KEEP_RUNS,
@@ -88,7 +88,7 @@ def build(
         console.print("[dim]This build does the host half; labsmith apply makes the guests.[/dim]")
     if not dry_run and not yes and not click.confirm("Go ahead?", default=False):
         raise click.exceptions.Exit(1)
-    with private_files(), interruptible(console) as interrupt:
+    with owner_only_umask(), interruptible(console) as interrupt:
         directory = make_run_dir(run_dir or default_run_root(), dry_run, keep_runs)
         probe_stage(target, directory, on_host=lambda outcome: _print_probe(console, outcome))
         if interrupt.requested:
